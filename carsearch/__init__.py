@@ -1,0 +1,31 @@
+"""carsearch: Optuna search over embedding MLPs for categorical tables."""
+
+from __future__ import annotations
+
+from carsearch.api import RunResult, run
+from carsearch.config import RunConfig
+from carsearch.exceptions import (
+    BundleError,
+    CarsearchError,
+    ConfigError,
+    DataError,
+    PluginError,
+    StudyError,
+    TrainingError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BundleError",
+    "CarsearchError",
+    "ConfigError",
+    "DataError",
+    "PluginError",
+    "RunConfig",
+    "RunResult",
+    "StudyError",
+    "TrainingError",
+    "__version__",
+    "run",
+]

@@ -1,0 +1,123 @@
+"""The Python API: the same search the CLI runs, for notebooks and scripts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from carsearch.config import RunConfig
+from carsearch.device import device_label, resolve_device, set_threads
+from carsearch.exceptions import TrainingError
+from carsearch.prepare import Prepared, default_study_name, prepare
+from carsearch.refit import Refit, refit
+from carsearch.storage import make_storage
+from carsearch.study import (
+    FINISHED,
+    best_trial,
+    count_trials,
+    make_objective,
+    open_study,
+)
+
+logger = logging.getLogger("carsearch")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run` returns: the study, the refitted model and the summary."""
+
+    study: optuna.Study
+    refit: Refit
+    summary: dict[str, Any]
+
+
+def run(config: RunConfig | None = None, *, progress: bool = False, **options: Any) -> RunResult:
+    """Search, then refit the best configuration and score it on the test split.
+
+    Args:
+        config: the run's configuration; or give its fields as keyword ``options``.
+        progress: show a progress bar while trials run.
+
+    ``config.n_trials`` is the number of finished (complete or pruned) trials the study
+    should hold: a run on an existing study adds only the trials still missing.
+
+    Example:
+        >>> import carsearch
+        >>> result = carsearch.run(n_trials=3, max_epochs=3, data="cars.csv")  # doctest: +SKIP
+        >>> result.summary["test"]["accuracy"]  # doctest: +SKIP
+        0.97
+    """
+    config = config.replace(**options) if config else RunConfig(**options)
+    started = time.perf_counter()
+    set_threads(config.threads)
+    device = resolve_device(config.device)
+    prepared = prepare(config)
+    storage = make_storage(config.storage)
+    study = open_study(
+        config,
+        storage=storage,
+        name=default_study_name(config),
+        fingerprint=prepared.table.fingerprint(),
+    )
+    logger.info("study %r on %s, device %s", study.study_name, config.storage, device)
+    optimize(study, config, prepared, device, progress=progress)
+    best = best_trial(study)
+    final = refit(config, prepared, best.params, int(best.user_attrs["best_epoch"]), device)
+    wall = time.perf_counter() - started
+    return RunResult(study, final, summarize(study, config, final, device_label(device), wall))
+
+
+def optimize(
+    study: optuna.Study,
+    config: RunConfig,
+    prepared: Prepared,
+    device: Any,
+    *,
+    progress: bool = False,
+) -> None:
+    """Run trials until the study holds ``config.n_trials`` finished ones (or time is up)."""
+    n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    remaining = config.n_trials - n_finished
+    if remaining <= 0:
+        logger.info("study already holds %d finished trials", n_finished)
+        return
+    study.optimize(
+        make_objective(config, prepared, device),
+        n_trials=remaining,
+        timeout=config.timeout,
+        catch=(TrainingError,),
+        show_progress_bar=progress,
+    )
+
+
+def summarize(
+    study: optuna.Study, config: RunConfig, final: Refit, device: str, wall_seconds: float
+) -> dict[str, Any]:
+    """The run's summary, as printed by ``carsearch run`` (and ``--json``)."""
+    counts = count_trials(study)
+    best = best_trial(study)
+    return {
+        "study": study.study_name,
+        "storage": config.storage,
+        "n_trials": sum(counts.values()),
+        "n_complete": counts["complete"],
+        "n_pruned": counts["pruned"],
+        "n_failed": counts["failed"],
+        "best_trial": best.number,
+        "best_value": best.value,
+        "best_params": best.params,
+        "best_epoch": best.user_attrs.get("best_epoch"),
+        "metric": config.metric,
+        "device": device,
+        "wall_seconds": round(wall_seconds, 2),
+        "refit_seeds": len(final.seeds),
+        "test": {
+            "accuracy": final.test.accuracy,
+            "macro_f1": final.test.macro_f1,
+            "log_loss": final.test.log_loss,
+        },
+    }

@@ -1,0 +1,138 @@
+"""The ``carsearch`` command: a thin shell over the library.
+
+Library errors become one ``error: ...`` line on stderr and exit status 1 (2 for bad usage,
+130 for Ctrl-C); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from carsearch.config import DEFAULT_STORAGE, METRICS, PRUNERS, SPLITS
+from carsearch.exceptions import CarsearchError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        status: int = args.handler(args)
+        return status
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are stored; run again to continue", file=sys.stderr)
+        return 130
+    except (CarsearchError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="carsearch", description="Optuna search over embedding MLPs for categorical tables."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(commands)
+    return parser
+
+
+def _add_run(commands: Any) -> None:
+    run = commands.add_parser("run", help="search, refit the best model, score it on test")
+    run.add_argument(
+        "--trials",
+        dest="n_trials",
+        type=int,
+        default=100,
+        help="finished trials the study should hold in total (default 100)",
+    )
+    run.add_argument("--data", help="a CSV or TSV of categorical columns (default: Car Evaluation)")
+    run.add_argument("--target", help="the target column of --data (default: the last)")
+    run.add_argument("--dataset", default="car_evaluation", help="a data-set plugin's name")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="stratified",
+        help="stratified 64/16/20, or ordered (the textbook's first 80%% / last 20%%)",
+    )
+    run.add_argument("--storage", default=DEFAULT_STORAGE, help="an Optuna RDB storage URL")
+    run.add_argument("--study", dest="study_name", help="study name (default: the data's name)")
+    run.add_argument("--pruner", choices=PRUNERS, default="median")
+    run.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="log_loss",
+        help="validation metric to optimise (default log_loss, see README)",
+    )
+    run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    run.add_argument("--max-epochs", type=int, default=100)
+    run.add_argument("--patience", type=int, default=10, help="early-stopping patience (epochs)")
+    run.add_argument(
+        "--refit-seeds", type=int, default=5, help="models averaged in the final refit (default 5)"
+    )
+    run.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from carsearch.api import run
+    from carsearch.config import RunConfig
+
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
+    config = RunConfig(**_config_options(args, RunConfig))
+    result = run(config, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(result.summary))
+    else:
+        print(format_summary(result.summary))
+    return 0
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The human-readable run summary."""
+    params = "\n".join(f"    {key} = {value}" for key, value in summary["best_params"].items())
+    test = summary["test"]
+    return "\n".join(
+        [
+            f"study      {summary['study']}  ({summary['storage']})",
+            f"trials     {summary['n_trials']}: {summary['n_complete']} complete, "
+            f"{summary['n_pruned']} pruned, {summary['n_failed']} failed",
+            f"best       trial {summary['best_trial']}, validation {summary['metric']} "
+            f"{summary['best_value']:.4f} at epoch {summary['best_epoch']}",
+            f"params\n{params}",
+            f"device     {summary['device']}",
+            f"wall time  {summary['wall_seconds']:.1f} s",
+            f"test       accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
+            f"(ensemble of {summary['refit_seeds']} refits on train+validation)",
+        ]
+    )
+
+
+def _config_options(args: argparse.Namespace, config_type: type) -> dict[str, Any]:
+    """The parsed options that are fields of ``config_type``."""
+    import dataclasses
+
+    fields = {field.name for field in dataclasses.fields(config_type)}
+    return {key: value for key, value in vars(args).items() if key in fields}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

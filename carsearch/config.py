@@ -1,0 +1,113 @@
+"""The run configuration: one frozen, validated record of what a search does.
+
+The CLI and :func:`carsearch.run` both build a :class:`RunConfig`; nothing downstream reads
+command-line flags or globals. The configuration is stored on the study (as a user attribute),
+so a study describes itself and can be refitted or resumed later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from carsearch.exceptions import ConfigError
+
+Metric = Literal["log_loss", "accuracy", "macro_f1"]
+Pruner = Literal["median", "hyperband", "none"]
+Split = Literal["stratified", "ordered"]
+
+METRICS: tuple[str, ...] = ("log_loss", "accuracy", "macro_f1")
+PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
+SPLITS: tuple[str, ...] = ("stratified", "ordered")
+DEFAULT_STORAGE = "sqlite:///studies/carsearch.db"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything a search run needs, validated once.
+
+    Example:
+        >>> from carsearch import RunConfig
+        >>> RunConfig(n_trials=5, seed=1).metric
+        'log_loss'
+    """
+
+    data: str | None = None
+    target: str | None = None
+    dataset: str = "car_evaluation"
+    n_trials: int = 100
+    timeout: float | None = None
+    seed: int = 0
+    split: Split = "stratified"
+    val_fraction: float = 0.16
+    test_fraction: float = 0.20
+    storage: str = DEFAULT_STORAGE
+    study_name: str | None = None
+    pruner: Pruner = "median"
+    metric: Metric = "log_loss"
+    device: str = "auto"
+    max_epochs: int = 100
+    patience: int = 10
+    model: str = "mlp"
+    optimizers: tuple[str, ...] = ("sgd", "adam", "rmsprop")
+    embedding_rules: tuple[str, ...] = ("textbook", "fastai", "fixed")
+    refit_seeds: int = 5
+    threads: int = 1
+    jobs: int = 1
+    trial_timeout: float | None = None
+    out: str | None = None
+    tensorboard: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_choice("metric", self.metric, METRICS)
+        _check_choice("pruner", self.pruner, PRUNERS)
+        _check_choice("split", self.split, SPLITS)
+        for name in ("n_trials", "max_epochs", "patience", "refit_seeds", "threads", "jobs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("timeout", "trial_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive seconds, got {value}")
+        if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1):
+            raise ConfigError("val_fraction and test_fraction must lie strictly between 0 and 1")
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ConfigError(
+                f"val_fraction + test_fraction must leave at least 10% for training, got "
+                f"{self.val_fraction} + {self.test_fraction}"
+            )
+        for name in ("optimizers", "embedding_rules"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name} must name at least one plugin")
+        # Accept lists from JSON or callers, but keep the record hashable and frozen.
+        object.__setattr__(self, "optimizers", tuple(self.optimizers))
+        object.__setattr__(self, "embedding_rules", tuple(self.embedding_rules))
+
+    @property
+    def metric_direction(self) -> Literal["minimize", "maximize"]:
+        """The direction Optuna optimises :attr:`metric` in."""
+        return "minimize" if self.metric == "log_loss" else "maximize"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, the form stored on the study."""
+        record = dataclasses.asdict(self)
+        record["optimizers"] = list(self.optimizers)
+        record["embedding_rules"] = list(self.embedding_rules)
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> RunConfig:
+        """Rebuild a configuration stored by :meth:`to_dict`, ignoring unknown keys."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

@@ -1,0 +1,102 @@
+"""The search space, written once, define-by-run.
+
+:func:`suggest` is the only description of the space: the objective calls it with a live
+trial, and the refit replays the best parameters through it with
+:class:`optuna.trial.FixedTrial`, so both always build the same model.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import torch
+from torch import nn
+
+from carsearch import plugins
+from carsearch.config import RunConfig
+from carsearch.data import Schema
+from carsearch.train import make_scheduler
+
+BATCH_SIZES: tuple[int, ...] = (32, 64, 128, 256, 512)
+LR_SCHEDULERS: tuple[str, ...] = ("none", "exponential", "cosine")
+
+#: The PyTorch textbook's hand-tuned configuration, enqueued as a new study's first trial.
+TEXTBOOK_PARAMS: dict[str, Any] = {
+    "embedding_rule": "textbook",
+    "n_layers": 3,
+    "n_units_l0": 200,
+    "n_units_l1": 100,
+    "n_units_l2": 50,
+    "dropout": 0.4,
+    "embedding_dropout": 0.4,
+    "batch_norm": True,
+    "optimizer": "adam",
+    "adam_lr": 0.001,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One point of the space: the chosen plugins and every parameter, ready to build."""
+
+    model: str
+    optimizer: str
+    embedding_dims: tuple[int, ...]
+    batch_size: int
+    lr_scheduler: str
+    params: dict[str, Any]
+
+    def build_model(self, schema: Schema) -> nn.Module:
+        plugin = plugin_instance("models", self.model)
+        model: nn.Module = plugin.build(schema, self.params, embedding_dims=self.embedding_dims)
+        return model
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        plugin = plugin_instance("optimizers", self.optimizer)
+        optimizer: torch.optim.Optimizer = plugin.build(model.parameters(), self.params)
+        return optimizer
+
+    def build_scheduler(
+        self, optimizer: torch.optim.Optimizer, max_epochs: int
+    ) -> torch.optim.lr_scheduler.LRScheduler | None:
+        return make_scheduler(self.lr_scheduler, optimizer, max_epochs)
+
+
+def suggest(trial: optuna.Trial, config: RunConfig, schema: Schema) -> Recipe:
+    """Sample (or, with a ``FixedTrial``, replay) one configuration."""
+    rule_name = trial.suggest_categorical("embedding_rule", list(config.embedding_rules))
+    rule = plugin_instance("embedding_rules", str(rule_name))
+    params: dict[str, Any] = {"embedding_rule": rule_name, **rule.search_space(trial)}
+    dims = tuple(rule.dim(cardinality, params) for cardinality in schema.cardinalities)
+    params.update(plugin_instance("models", config.model).search_space(trial))
+    optimizer = str(trial.suggest_categorical("optimizer", list(config.optimizers)))
+    params["optimizer"] = optimizer
+    params.update(plugin_instance("optimizers", optimizer).search_space(trial))
+    batch_size = int(trial.suggest_categorical("batch_size", list(BATCH_SIZES)))
+    lr_scheduler = str(trial.suggest_categorical("lr_scheduler", list(LR_SCHEDULERS)))
+    params.update(batch_size=batch_size, lr_scheduler=lr_scheduler)
+    return Recipe(config.model, optimizer, dims, batch_size, lr_scheduler, params)
+
+
+def replay(params: dict[str, Any], config: RunConfig, schema: Schema) -> Recipe:
+    """The recipe of stored trial ``params``, through the same code as the search."""
+    return suggest(optuna.trial.FixedTrial(params), config, schema)
+
+
+def textbook_params(config: RunConfig) -> dict[str, Any] | None:
+    """The textbook trial, when this run's space contains it."""
+    contains = (
+        config.model == "mlp"
+        and "textbook" in config.embedding_rules
+        and "adam" in config.optimizers
+    )
+    return dict(TEXTBOOK_PARAMS) if contains else None
+
+
+@functools.cache
+def plugin_instance(kind: str, name: str) -> Any:
+    """A plugin, imported once per process (plugins are stateless)."""
+    return plugins.load(kind, name)

@@ -1,0 +1,184 @@
+"""The Optuna study: its creation or resumption, its objective, and its counts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from carsearch.config import RunConfig
+from carsearch.device import derive_seed, device_label, seed_everything
+from carsearch.exceptions import StudyError, TrainingError
+from carsearch.metrics import Scores
+from carsearch.prepare import Prepared
+from carsearch.space import suggest, textbook_params
+from carsearch.train import fit
+
+logger = logging.getLogger("carsearch")
+
+CONFIG_ATTR = "carsearch_config"
+FINGERPRINT_ATTR = "data_fingerprint"
+#: Options that define what a study's trial values mean; a resumed run must not change them.
+STUDY_DEFINING: tuple[str, ...] = (
+    "data",
+    "target",
+    "dataset",
+    "split",
+    "val_fraction",
+    "test_fraction",
+    "seed",
+    "metric",
+    "model",
+    "optimizers",
+    "embedding_rules",
+    "max_epochs",
+    "patience",
+)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def open_study(
+    config: RunConfig, *, storage: optuna.storages.BaseStorage, name: str, fingerprint: str
+) -> optuna.Study:
+    """Create the study, or resume it after checking it was made from the same run setup."""
+    n_existing = _n_trials_in(storage, name)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction=config.metric_direction,
+        sampler=make_sampler(config, n_existing),
+        pruner=make_pruner(config),
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get(CONFIG_ATTR)
+    if stored is None:
+        study.set_user_attr(CONFIG_ATTR, config.to_dict())
+        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+        first = textbook_params(config)
+        if first is not None and n_existing == 0:
+            study.enqueue_trial(first, user_attrs={"origin": "textbook"})
+    else:
+        _check_resumable(config, stored, study.user_attrs.get(FINGERPRINT_ATTR), fingerprint)
+    return study
+
+
+def stored_config(study: optuna.Study) -> RunConfig:
+    """The run configuration a study was created with."""
+    record = study.user_attrs.get(CONFIG_ATTR)
+    if record is None:
+        raise StudyError(f"study {study.study_name!r} was not made by carsearch (no config)")
+    return RunConfig.from_dict(record)
+
+
+def make_sampler(config: RunConfig, n_existing: int) -> optuna.samplers.BaseSampler:
+    """A seeded TPE sampler; a resumed study gets a fresh stream, not a replay."""
+    return optuna.samplers.TPESampler(seed=derive_seed(config.seed, n_existing), multivariate=True)
+
+
+def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
+    """``median`` (after a warm-up), ``hyperband`` or ``none``."""
+    if config.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
+    if config.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=5, max_resource=config.max_epochs)
+    return optuna.pruners.NopPruner()
+
+
+def make_objective(
+    config: RunConfig, prepared: Prepared, device: torch.device
+) -> Callable[[optuna.Trial], float]:
+    """The objective: sample a configuration, train it, report each epoch, return the best."""
+    train = prepared.tensors(prepared.split.train, device)
+    val = prepared.tensors(prepared.split.val, device)
+    label = device_label(device)
+
+    def objective(trial: optuna.Trial) -> float:
+        recipe = suggest(trial, config, prepared.schema)
+        seed = derive_seed(config.seed, trial.number)
+        trial.set_user_attr("device", label)
+        trial.set_user_attr("seed", seed)
+        seed_everything(seed)
+        model = recipe.build_model(prepared.schema).to(device)
+        optimizer = recipe.build_optimizer(model)
+
+        def on_epoch(epoch: int, loss: float, scores: Scores) -> None:
+            trial.report(scores.get(config.metric), epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+        try:
+            result = fit(
+                model,
+                optimizer,
+                train,
+                val,
+                batch_size=recipe.batch_size,
+                max_epochs=config.max_epochs,
+                seed=seed,
+                metric=config.metric,
+                scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
+                patience=config.patience,
+                on_epoch=on_epoch,
+            )
+        except TrainingError as error:
+            trial.set_user_attr("fail_reason", str(error))
+            raise
+        assert result.best_scores is not None  # fit with validation always scores
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        for key, value in result.best_scores.as_dict().items():
+            trial.set_user_attr(f"val_{key}", value)
+        return result.best_scores.get(config.metric)
+
+    return objective
+
+
+def count_trials(study: optuna.Study) -> dict[str, int]:
+    """Trials by outcome: ``complete``, ``pruned``, ``failed``, ``running``, ``waiting``."""
+    states = [trial.state for trial in study.get_trials(deepcopy=False)]
+    return {
+        "complete": states.count(TrialState.COMPLETE),
+        "pruned": states.count(TrialState.PRUNED),
+        "failed": states.count(TrialState.FAIL),
+        "running": states.count(TrialState.RUNNING),
+        "waiting": states.count(TrialState.WAITING),
+    }
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The best completed trial, or a clear error when there is none."""
+    try:
+        return study.best_trial
+    except ValueError:
+        raise StudyError(
+            f"study {study.study_name!r} has no completed trial yet; run more trials"
+        ) from None
+
+
+def _n_trials_in(storage: optuna.storages.BaseStorage, name: str) -> int:
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return 0
+    return len(storage.get_all_trials(study_id, deepcopy=False))
+
+
+def _check_resumable(
+    config: RunConfig, stored: dict[str, Any], stored_fingerprint: str | None, fingerprint: str
+) -> None:
+    current = config.to_dict()
+    changed = [key for key in STUDY_DEFINING if stored.get(key) != current.get(key)]
+    if changed:
+        key = changed[0]
+        raise StudyError(
+            f"the study was made with {key}={stored.get(key)!r}, this run asks for "
+            f"{key}={current.get(key)!r}; use the same settings to resume, or --study NEW_NAME"
+        )
+    if stored_fingerprint is not None and stored_fingerprint != fingerprint:
+        raise StudyError(
+            "the study was made from other data (its fingerprint differs); "
+            "use --study NEW_NAME to search this data"
+        )

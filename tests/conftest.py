@@ -1,0 +1,71 @@
+"""Shared fixtures: small generated tables, the shared Car Evaluation copy, fast configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from carsearch import RunConfig
+from carsearch.device import seed_everything
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CAR = REPO.parent / "shared" / "data" / "car_evaluation.csv"
+
+
+@pytest.fixture(autouse=True)
+def _seeded_single_thread() -> None:
+    """Every test starts from the same seed with one torch thread (2-core machines)."""
+    torch.set_num_threads(1)
+    seed_everything(0)
+
+
+def make_frame(n_rows: int = 240, seed: int = 0) -> pd.DataFrame:
+    """A learnable categorical table: the class is a rule over three of four columns."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "colour": rng.choice(["red", "green", "blue"], n_rows),
+        "size": rng.choice(["s", "m", "l", "xl"], n_rows),
+        "shape": rng.choice(["round", "square"], n_rows),
+        "noise": rng.choice(["a", "b", "c"], n_rows),
+    })
+    big = frame["size"].isin(["l", "xl"])
+    frame["label"] = np.where(
+        big & (frame["colour"] == "red"), "yes", np.where(frame["shape"] == "round", "maybe", "no")
+    )
+    return frame
+
+
+@pytest.fixture
+def tiny_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.csv"
+    make_frame().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def car_csv() -> Path:
+    """The shared Car Evaluation copy (CI sets CARSEARCH_DATA_HOME to its folder)."""
+    home = os.environ.get("CARSEARCH_DATA_HOME")
+    path = Path(home) / "car_evaluation.csv" if home else SHARED_CAR
+    if not path.is_file():
+        pytest.skip(f"no Car Evaluation copy at {path}")
+    return path
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path, tiny_csv: Path) -> RunConfig:
+    """A few-second run on the tiny table, stored in a SQLite file under tmp_path."""
+    return RunConfig(
+        data=str(tiny_csv),
+        n_trials=3,
+        max_epochs=3,
+        patience=2,
+        refit_seeds=2,
+        storage=f"sqlite:///{tmp_path / 'studies.db'}",
+        device="cpu",
+    )
