@@ -103,6 +103,14 @@ def load(kind: str, name: str) -> Any:
     return obj()
 
 
+def describe(kind: str, name: str) -> dict[str, str]:
+    """Name, providing package and version of a plugin: what studies and bundles record."""
+    info = available(kind).get(name)
+    if info is None:
+        return {"name": name, "package": "?", "version": "?"}
+    return {"name": name, "package": info.package, "version": info.version}
+
+
 def check_loads(info: PluginInfo) -> str | None:
     """``None`` when the plugin loads, else the reason it does not."""
     try:
