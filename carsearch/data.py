@@ -7,7 +7,6 @@ from and what an export bundle stores, so that later inputs are encoded the same
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from dataclasses import dataclass
@@ -237,16 +236,18 @@ def _read_text(path: Path) -> str:
 
 
 def _sniff_delimiter(path: Path, text: str) -> str:
+    """The candidate delimiter that splits the header line into the most fields."""
     if path.suffix.lower() in {".tsv", ".tab"}:
         return "\t"
-    sample = "\n".join(text.splitlines()[:50])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
-    except csv.Error:
+    header = text.lstrip().splitlines()[0]
+    counts = {delimiter: header.count(delimiter) for delimiter in _DELIMITERS}
+    delimiter, count = max(counts.items(), key=lambda item: item[1])
+    if count == 0:
         raise DataError(
-            f"{path}: cannot tell the delimiter; expected one of comma, semicolon, tab or '|' "
-            "between the same number of fields on every line"
-        ) from None
+            f"{path}: the header line has a single field; need at least one feature column and "
+            "a target column, separated by comma, semicolon, tab or '|'"
+        )
+    return delimiter
 
 
 def _parse(path: Path, text: str, delimiter: str) -> pd.DataFrame:

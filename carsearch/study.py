@@ -23,8 +23,8 @@ logger = logging.getLogger("carsearch")
 CONFIG_ATTR = "carsearch_config"
 FINGERPRINT_ATTR = "data_fingerprint"
 #: Options that define what a study's trial values mean; a resumed run must not change them.
+#: The data file's path is not one: the data fingerprint checks its content instead.
 STUDY_DEFINING: tuple[str, ...] = (
-    "data",
     "target",
     "dataset",
     "split",

@@ -27,12 +27,14 @@ def _seeded_single_thread() -> None:
 def make_frame(n_rows: int = 240, seed: int = 0) -> pd.DataFrame:
     """A learnable categorical table: the class is a rule over three of four columns."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "colour": rng.choice(["red", "green", "blue"], n_rows),
-        "size": rng.choice(["s", "m", "l", "xl"], n_rows),
-        "shape": rng.choice(["round", "square"], n_rows),
-        "noise": rng.choice(["a", "b", "c"], n_rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "colour": rng.choice(["red", "green", "blue"], n_rows),
+            "size": rng.choice(["s", "m", "l", "xl"], n_rows),
+            "shape": rng.choice(["round", "square"], n_rows),
+            "noise": rng.choice(["a", "b", "c"], n_rows),
+        }
+    )
     big = frame["size"].isin(["l", "xl"])
     frame["label"] = np.where(
         big & (frame["colour"] == "red"), "yes", np.where(frame["shape"] == "round", "maybe", "no")
@@ -47,7 +49,7 @@ def tiny_csv(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def car_csv() -> Path:
     """The shared Car Evaluation copy (CI sets CARSEARCH_DATA_HOME to its folder)."""
     home = os.environ.get("CARSEARCH_DATA_HOME")

@@ -1,0 +1,99 @@
+"""carsearch.run end to end on small data, stored in real SQLite files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+import carsearch
+from carsearch import RunConfig, StudyError
+from carsearch.study import CONFIG_ATTR, FINISHED
+
+SUMMARY_KEYS = {
+    "study",
+    "storage",
+    "n_trials",
+    "n_complete",
+    "n_pruned",
+    "n_failed",
+    "best_trial",
+    "best_value",
+    "best_params",
+    "device",
+    "wall_seconds",
+    "test",
+}
+
+
+def trial_record(study: optuna.Study) -> list[tuple]:
+    return [(t.number, t.state, t.params, t.value) for t in study.get_trials()]
+
+
+def test_run_searches_refits_and_summarises(fast_config: RunConfig) -> None:
+    result = carsearch.run(fast_config)
+    summary = result.summary
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["study"] == "tiny"
+    assert summary["n_complete"] + summary["n_pruned"] == 3
+    assert summary["device"] == "cpu"
+    assert 0.0 <= summary["test"]["accuracy"] <= 1.0
+    assert 0.0 <= summary["test"]["macro_f1"] <= 1.0
+    assert len(result.refit.model.members) == fast_config.refit_seeds
+    first = result.study.trials[0]
+    assert first.user_attrs["origin"] == "textbook"
+    assert first.params["n_units_l0"] == 200 and first.params["optimizer"] == "adam"
+    assert first.user_attrs["device"] == "cpu"
+    assert result.study.user_attrs[CONFIG_ATTR]["n_trials"] == 3
+
+
+def test_same_seed_gives_the_same_trials(fast_config: RunConfig, tmp_path: Path) -> None:
+    records = []
+    for name in ("a", "b"):
+        config = fast_config.replace(storage=f"sqlite:///{tmp_path / name}.db", n_trials=4)
+        result = carsearch.run(config)
+        records.append((trial_record(result.study), result.summary["test"]))
+    assert records[0] == records[1]
+    other = carsearch.run(
+        fast_config.replace(storage=f"sqlite:///{tmp_path}/c.db", n_trials=4, seed=1)
+    )
+    assert trial_record(other.study) != records[0][0]
+
+
+def test_a_second_run_resumes_and_adds_trials(fast_config: RunConfig) -> None:
+    first = carsearch.run(fast_config)
+    before = trial_record(first.study)
+    second = carsearch.run(fast_config.replace(n_trials=5))
+    after = trial_record(second.study)
+    assert after[: len(before)] == before
+    assert len(second.study.get_trials(states=FINISHED)) == 5
+    params = [tuple(sorted(t.params.items())) for t in second.study.trials]
+    assert len(set(params)) == len(params), "a resumed run must not replay the same samples"
+    third = carsearch.run(fast_config.replace(n_trials=5))
+    assert trial_record(third.study) == after
+
+
+def test_resuming_with_other_settings_is_refused(fast_config: RunConfig) -> None:
+    carsearch.run(fast_config)
+    with pytest.raises(StudyError, match=r"metric='log_loss'.*metric='accuracy'.*--study"):
+        carsearch.run(fast_config.replace(metric="accuracy"))
+
+
+def test_other_data_under_the_same_study_is_refused(fast_config: RunConfig, tmp_path: Path) -> None:
+    carsearch.run(fast_config)
+    changed = tmp_path / "changed.csv"
+    assert fast_config.data is not None
+    text = Path(fast_config.data).read_text()
+    changed.write_text(text.replace("red", "pink"))
+    with pytest.raises(StudyError, match="other data"):
+        carsearch.run(fast_config.replace(data=str(changed), study_name="tiny"))
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+def test_other_metrics_are_maximised(fast_config: RunConfig, metric: str) -> None:
+    result = carsearch.run(fast_config.replace(metric=metric, pruner="none"))
+    assert result.study.direction == optuna.study.StudyDirection.MAXIMIZE
+    best = result.study.best_trial
+    assert best.value == best.user_attrs[f"val_{metric}"]
+    assert {"val_accuracy", "val_macro_f1", "val_log_loss"} <= best.user_attrs.keys()
