@@ -90,8 +90,16 @@ def optimize(
         n_trials=remaining,
         timeout=config.timeout,
         catch=(TrainingError,),
+        callbacks=[log_failure],
         show_progress_bar=progress,
     )
+
+
+def log_failure(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """One warning line per failed trial, with the reason the objective recorded."""
+    if trial.state == optuna.trial.TrialState.FAIL:
+        reason = trial.user_attrs.get("fail_reason", "see --debug for the traceback")
+        logger.warning("trial %d failed: %s", trial.number, reason)
 
 
 def summarize(

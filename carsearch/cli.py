@@ -96,7 +96,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from carsearch.api import run
     from carsearch.config import RunConfig
 
-    optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
+    # Optuna logs each failed trial with its traceback; carsearch logs one line instead.
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.ERROR)
     config = RunConfig(**_config_options(args, RunConfig))
     result = run(config, progress=not args.json and sys.stderr.isatty())
     if args.json:
