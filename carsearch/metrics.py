@@ -31,8 +31,16 @@ def score(probabilities: torch.Tensor, labels: torch.Tensor) -> Scores:
     picked = probabilities.gather(1, labels.unsqueeze(1)).clamp_min(_EPS)
     return Scores(
         log_loss=float(-picked.log().mean()),
-        accuracy=float(multiclass_accuracy(probabilities, labels, n_classes, average="micro")),
-        macro_f1=float(multiclass_f1_score(probabilities, labels, n_classes, average="macro")),
+        accuracy=float(
+            multiclass_accuracy(
+                probabilities, labels, n_classes, average="micro", validate_args=False
+            )
+        ),
+        macro_f1=float(
+            multiclass_f1_score(
+                probabilities, labels, n_classes, average="macro", validate_args=False
+            )
+        ),
     )
 
 
