@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-import optuna
 import torch
+from optuna.trial import BaseTrial
 from torch import nn
 
 from carsearch.data import Schema
@@ -35,7 +35,7 @@ class ModelPlugin(ABC):
     """
 
     @abstractmethod
-    def search_space(self, trial: optuna.Trial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         """Suggest the model's parameters on ``trial`` and return them."""
 
     @abstractmethod
@@ -52,6 +52,9 @@ class FusedEmbedding(nn.Module):
     its own block of output features; a fixed mask keeps every other block at zero, so the
     sum over columns equals the concatenation of per-column embeddings.
     """
+
+    mask: torch.Tensor
+    offsets: torch.Tensor
 
     def __init__(self, cardinalities: Sequence[int], dims: Sequence[int]) -> None:
         super().__init__()
@@ -107,7 +110,7 @@ class EmbeddingMLP(nn.Module):
 class EmbeddingMLPPlugin(ModelPlugin):
     """The searched embedding MLP (built-in model ``mlp``)."""
 
-    def search_space(self, trial: optuna.Trial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         n_layers = trial.suggest_int("n_layers", 1, 4)
         params: dict[str, Any] = {"n_layers": n_layers}
         for i in range(n_layers):

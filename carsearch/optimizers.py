@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-import optuna
 import torch
+from optuna.trial import BaseTrial
 
 
 class OptimizerPlugin(ABC):
@@ -27,7 +27,7 @@ class OptimizerPlugin(ABC):
     """
 
     @abstractmethod
-    def search_space(self, trial: optuna.Trial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         """Suggest this family's parameters on ``trial`` (names prefixed) and return them."""
 
     @abstractmethod
@@ -40,7 +40,7 @@ class OptimizerPlugin(ABC):
 class SGD(OptimizerPlugin):
     """Stochastic gradient descent with momentum and optional Nesterov."""
 
-    def search_space(self, trial: optuna.Trial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         return {
             "sgd_lr": trial.suggest_float("sgd_lr", 1e-3, 0.5, log=True),
             "sgd_momentum": trial.suggest_float("sgd_momentum", 0.0, 0.99),
@@ -62,7 +62,7 @@ class SGD(OptimizerPlugin):
 class Adam(OptimizerPlugin):
     """Adam with L2 weight decay."""
 
-    def search_space(self, trial: optuna.Trial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         return {
             "adam_lr": trial.suggest_float("adam_lr", 1e-4, 3e-2, log=True),
             "adam_weight_decay": trial.suggest_float("adam_weight_decay", 1e-7, 1e-2, log=True),
@@ -80,7 +80,7 @@ class Adam(OptimizerPlugin):
 class RMSprop(OptimizerPlugin):
     """RMSprop with a searched smoothing constant and momentum."""
 
-    def search_space(self, trial: optuna.Trial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         return {
             "rmsprop_lr": trial.suggest_float("rmsprop_lr", 1e-4, 1e-2, log=True),
             "rmsprop_alpha": trial.suggest_float("rmsprop_alpha", 0.8, 0.999),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-import optuna
+from optuna.trial import BaseTrial
 
 
 class EmbeddingRule(ABC):
@@ -20,7 +20,7 @@ class EmbeddingRule(ABC):
         2
     """
 
-    def search_space(self, trial: optuna.Trial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         """Suggest this rule's own parameters on ``trial``; most rules have none."""
         return {}
 
@@ -46,7 +46,7 @@ class Fastai(EmbeddingRule):
 class Fixed(EmbeddingRule):
     """One searched width, ``embedding_dim``, for every column."""
 
-    def search_space(self, trial: optuna.Trial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         return {"embedding_dim": trial.suggest_int("embedding_dim", 2, 32, log=True)}
 
     def dim(self, cardinality: int, params: dict[str, Any]) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 import torch
+from optuna.trial import BaseTrial
 from torch import nn
 
 from carsearch import plugins
@@ -65,7 +66,7 @@ class Recipe:
         return make_scheduler(self.lr_scheduler, optimizer, max_epochs)
 
 
-def suggest(trial: optuna.Trial, config: RunConfig, schema: Schema) -> Recipe:
+def suggest(trial: BaseTrial, config: RunConfig, schema: Schema) -> Recipe:
     """Sample (or, with a ``FixedTrial``, replay) one configuration."""
     rule_name = trial.suggest_categorical("embedding_rule", list(config.embedding_rules))
     rule = plugin_instance("embedding_rules", str(rule_name))
