@@ -63,7 +63,13 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
         name=default_study_name(config),
         fingerprint=prepared.table.fingerprint(),
     )
-    logger.info("study %r on %s, device %s", study.study_name, config.storage, device)
+    logger.info(
+        "study %r in %s: %d trials wanted, device %s",
+        study.study_name,
+        config.storage,
+        config.n_trials,
+        device_label(device),
+    )
     optimize(study, config, prepared, device, progress=progress)
     best = best_trial(study)
     final = refit(config, prepared, best.params, int(best.user_attrs["best_epoch"]), device)

@@ -23,10 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(debug=args.debug)
     try:
         status: int = args.handler(args)
         return status
@@ -38,6 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def _configure_logging(*, debug: bool) -> None:
+    """carsearch's own progress lines at INFO; other libraries only when they warn."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(name)s: %(message)s"
+    )
+    logging.getLogger("carsearch").setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 def build_parser() -> argparse.ArgumentParser:
