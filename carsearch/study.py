@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -74,9 +75,15 @@ def stored_config(study: optuna.Study) -> RunConfig:
     return RunConfig.from_dict(record)
 
 
-def make_sampler(config: RunConfig, n_existing: int) -> optuna.samplers.BaseSampler:
-    """A seeded TPE sampler; a resumed study gets a fresh stream, not a replay."""
-    return optuna.samplers.TPESampler(seed=derive_seed(config.seed, n_existing), multivariate=True)
+def make_sampler(
+    config: RunConfig, n_existing: int, worker: int = 0
+) -> optuna.samplers.BaseSampler:
+    """A seeded TPE sampler; a resumed study gets a fresh stream, not a replay.
+
+    Parallel worker ``worker > 0`` gets a stream of its own, so workers do not sample alike.
+    """
+    keys = (n_existing,) if worker == 0 else (n_existing, worker)
+    return optuna.samplers.TPESampler(seed=derive_seed(config.seed, *keys), multivariate=True)
 
 
 def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
@@ -104,11 +111,13 @@ def make_objective(
         seed_everything(seed)
         model = recipe.build_model(prepared.schema).to(device)
         optimizer = recipe.build_optimizer(model)
+        started = time.monotonic()
 
         def on_epoch(epoch: int, loss: float, scores: Scores) -> None:
             trial.report(scores.get(config.metric), epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+            check_deadline(started, config.trial_timeout, epoch)
 
         try:
             result = fit(
@@ -127,6 +136,13 @@ def make_objective(
         except TrainingError as error:
             trial.set_user_attr("fail_reason", str(error))
             raise
+        except torch.cuda.OutOfMemoryError as error:  # = torch.OutOfMemoryError (torch >= 2.5)
+            first_line = str(error).partition("\n")[0][:300]
+            reason = f"out of memory on {label}: {first_line}"
+            trial.set_user_attr("fail_reason", reason)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise TrainingError(reason) from error
         assert result.best_scores is not None  # fit with validation always scores
         trial.set_user_attr("best_epoch", result.best_epoch)
         for key, value in result.best_scores.as_dict().items():
@@ -134,6 +150,16 @@ def make_objective(
         return result.best_scores.get(config.metric)
 
     return objective
+
+
+def check_deadline(started: float, limit: float | None, epoch: int) -> None:
+    """End a trial that has run ``limit`` seconds since ``started`` (``time.monotonic()``).
+
+    Raises:
+        TrainingError: the limit has passed; it names the limit and the epoch.
+    """
+    if limit is not None and time.monotonic() - started > limit:
+        raise TrainingError(f"trial ran past its {limit:g} s limit at epoch {epoch}")
 
 
 def count_trials(study: optuna.Study) -> dict[str, int]:
