@@ -13,10 +13,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from carsearch.config import DEFAULT_STORAGE, METRICS, PRUNERS, SPLITS
+from carsearch.config import METRICS, PRUNERS, SPLITS, RunConfig
 from carsearch.exceptions import CarsearchError
 
 Handler = Callable[[argparse.Namespace], int]
+#: The run options' defaults come from RunConfig alone, so the CLI and the API agree.
+DEFAULTS = RunConfig()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,36 +63,56 @@ def _add_run(commands: Any) -> None:
         "--trials",
         dest="n_trials",
         type=int,
-        default=100,
-        help="finished trials the study should hold in total (default 100)",
+        default=DEFAULTS.n_trials,
+        help=f"finished trials the study should hold in total (default {DEFAULTS.n_trials})",
     )
     run.add_argument("--data", help="a CSV or TSV of categorical columns (default: Car Evaluation)")
     run.add_argument("--target", help="the target column of --data (default: the last)")
-    run.add_argument("--dataset", default="car_evaluation", help="a data-set plugin's name")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--dataset", default=DEFAULTS.dataset, help="a data-set plugin's name")
+    run.add_argument("--seed", type=int, default=DEFAULTS.seed)
     run.add_argument(
         "--split",
         choices=SPLITS,
-        default="stratified",
+        default=DEFAULTS.split,
         help="stratified 64/16/20, or ordered (the textbook's first 80%% / last 20%%)",
     )
-    run.add_argument("--storage", default=DEFAULT_STORAGE, help="an Optuna RDB storage URL")
+    run.add_argument("--storage", default=DEFAULTS.storage, help="an Optuna RDB storage URL")
     run.add_argument("--study", dest="study_name", help="study name (default: the data's name)")
-    run.add_argument("--pruner", choices=PRUNERS, default="median")
+    run.add_argument("--pruner", choices=PRUNERS, default=DEFAULTS.pruner)
     run.add_argument(
         "--metric",
         choices=METRICS,
-        default="log_loss",
+        default=DEFAULTS.metric,
         help="validation metric to optimise (default log_loss, see README)",
     )
     run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    run.add_argument("--max-epochs", type=int, default=100)
-    run.add_argument("--patience", type=int, default=10, help="early-stopping patience (epochs)")
     run.add_argument(
-        "--refit-seeds", type=int, default=5, help="models averaged in the final refit (default 5)"
+        "--trial-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="fail a trial still training after SECONDS (checked each epoch); another replaces it",
     )
-    run.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=DEFAULTS.jobs,
+        help="worker processes on this machine, sharing the cores and GPUs (default 1); "
+        "--trials stays the study's total",
+    )
+    run.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda, cuda:N or mps")
+    run.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs)
+    run.add_argument(
+        "--patience", type=int, default=DEFAULTS.patience, help="early-stopping patience (epochs)"
+    )
+    run.add_argument(
+        "--refit-seeds",
+        type=int,
+        default=DEFAULTS.refit_seeds,
+        help="models averaged in the final refit (default 5)",
+    )
+    run.add_argument(
+        "--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads per process"
+    )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.set_defaults(handler=cmd_run)
 
@@ -99,7 +121,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     import optuna
 
     from carsearch.api import run
-    from carsearch.config import RunConfig
 
     # Optuna logs each failed trial with its traceback; carsearch logs one line instead.
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.ERROR)

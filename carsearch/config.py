@@ -47,8 +47,8 @@ class RunConfig:
     pruner: Pruner = "median"
     metric: Metric = "log_loss"
     device: str = "auto"
-    max_epochs: int = 100
-    patience: int = 10
+    max_epochs: int = 40
+    patience: int = 5
     model: str = "mlp"
     optimizers: tuple[str, ...] = ("sgd", "adam", "rmsprop")
     embedding_rules: tuple[str, ...] = ("textbook", "fastai", "fixed")

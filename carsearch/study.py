@@ -89,7 +89,7 @@ def make_sampler(
 def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
     """``median`` (after a warm-up), ``hyperband`` or ``none``."""
     if config.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
     if config.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=5, max_resource=config.max_epochs)
     return optuna.pruners.NopPruner()
