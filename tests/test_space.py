@@ -75,7 +75,7 @@ def test_embedding_rules(rule: str, expected: int) -> None:
         **TEXTBOOK_PARAMS,
         "embedding_rule": rule,
         "adam_weight_decay": 1e-6,
-        "batch_size": 32,
+        "batch_size": 128,
         "lr_scheduler": "cosine",
     }
     assert replay(params, RunConfig(), SCHEMA).embedding_dims[0] == expected
