@@ -11,7 +11,6 @@ import optuna
 
 from carsearch.config import RunConfig
 from carsearch.device import device_label, resolve_device, set_threads
-from carsearch.exceptions import TrainingError
 from carsearch.prepare import Prepared, default_study_name, prepare
 from carsearch.refit import Refit, refit
 from carsearch.storage import make_storage
@@ -22,6 +21,7 @@ from carsearch.study import (
     make_objective,
     open_study,
 )
+from carsearch.workers import run_trials, run_workers
 
 logger = logging.getLogger("carsearch")
 
@@ -56,7 +56,7 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     set_threads(config.threads)
     device = resolve_device(config.device)
     prepared = prepare(config)
-    storage = make_storage(config.storage)
+    storage = make_storage(config.storage, trial_budget=config.n_trials)
     study = open_study(
         config,
         storage=storage,
@@ -85,20 +85,20 @@ def optimize(
     *,
     progress: bool = False,
 ) -> None:
-    """Run trials until the study holds ``config.n_trials`` finished ones (or time is up)."""
+    """Run trials until the study holds ``config.n_trials`` finished ones (or time is up).
+
+    The count is the study's, across every process and machine working on it. With
+    ``config.jobs > 1`` the trials run in that many worker processes (:mod:`carsearch.workers`).
+    """
     n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    remaining = config.n_trials - n_finished
-    if remaining <= 0:
+    if n_finished >= config.n_trials:
         logger.info("study already holds %d finished trials", n_finished)
         return
-    study.optimize(
-        make_objective(config, prepared, device),
-        n_trials=remaining,
-        timeout=config.timeout,
-        catch=(TrainingError,),
-        callbacks=[log_failure],
-        show_progress_bar=progress,
-    )
+    if config.jobs > 1:
+        run_workers(study, config, prepared, callbacks=(log_failure,))
+    else:
+        objective = make_objective(config, prepared, device)
+        run_trials(study, objective, config, progress=progress, callbacks=(log_failure,))
 
 
 def log_failure(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

@@ -71,3 +71,30 @@ def fast_config(tmp_path: Path, tiny_csv: Path) -> RunConfig:
         storage=f"sqlite:///{tmp_path / 'studies.db'}",
         device="cpu",
     )
+
+
+#: The PostgreSQL server the multi-worker tests use (CI runs one); skipped when unreachable.
+POSTGRES_URL = os.environ.get(
+    "CARSEARCH_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test server's URL, after checking it answers (else the test is skipped)."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_URL)
+    try:
+        psycopg2.connect(
+            host=url.host,
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            connect_timeout=3,
+        ).close()
+    except psycopg2.OperationalError as error:
+        pytest.skip(f"no PostgreSQL at {url.render_as_string()}: {error}")
+    return POSTGRES_URL
