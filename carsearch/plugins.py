@@ -11,9 +11,12 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carsearch.exceptions import PluginError
+
+if TYPE_CHECKING:
+    from carsearch.config import RunConfig
 
 GROUPS: dict[str, str] = {
     "models": "carsearch.models",
@@ -27,11 +30,24 @@ _BASES: dict[str, str] = {
     "optimizers": "carsearch.optimizers:OptimizerPlugin",
     "datasets": "carsearch.datasets:DatasetPlugin",
 }
+_NOUNS: dict[str, str] = {
+    "models": "model",
+    "embedding_rules": "embedding rule",
+    "optimizers": "optimizer",
+    "datasets": "data set",
+}
 
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """One registered plugin, as its entry point declares it (nothing imported)."""
+    """One registered plugin, as its entry point declares it (nothing imported).
+
+    Example:
+        >>> from carsearch import plugins
+        >>> info = plugins.find("models", "mlp")
+        >>> info.value, info.package, info.group
+        ('carsearch.model:EmbeddingMLPPlugin', 'carsearch', 'carsearch.models')
+    """
 
     kind: str
     name: str
@@ -44,32 +60,39 @@ class PluginInfo:
         return GROUPS[self.kind]
 
 
-def available(kind: str) -> dict[str, PluginInfo]:
-    """Every plugin of ``kind`` by name, read from entry-point metadata alone.
+def entries(kind: str) -> list[PluginInfo]:
+    """Every entry point of ``kind``, duplicated names included, from metadata alone."""
+    found = []
+    for entry in metadata.entry_points(group=_group(kind)):
+        dist = entry.dist
+        package, version = (dist.name, dist.version) if dist else ("?", "?")
+        found.append(PluginInfo(kind, entry.name, entry.value, package, version))
+    return found
+
+
+def find(kind: str, name: str) -> PluginInfo:
+    """The registered plugin ``name`` of ``kind``, not imported.
 
     Raises:
-        PluginError: ``kind`` is unknown, or two entry points share one name.
+        PluginError: the name is unknown (the message lists the valid names and the group),
+            or two packages register it (the message names both).
     """
-    group = _group(kind)
-    found: dict[str, PluginInfo] = {}
-    for entry in metadata.entry_points(group=group):
-        dist = entry.dist
-        info = PluginInfo(
-            kind=kind,
-            name=entry.name,
-            value=entry.value,
-            package=dist.name if dist else "?",
-            version=dist.version if dist else "?",
+    found = entries(kind)
+    # One distribution seen twice (on two paths) is one plugin; two packages are two.
+    matches = {(info.value, info.package): info for info in found if info.name == name}
+    if not matches:
+        valid = ", ".join(sorted({info.name for info in found})) or "none installed"
+        raise PluginError(
+            f"unknown {_NOUNS[kind]} {name!r}; valid names: {valid} "
+            f"(entry-point group {GROUPS[kind]!r})"
         )
-        if info.name in found and found[info.name].value != info.value:
-            other = found[info.name]
-            raise PluginError(
-                f"two plugins named {info.name!r} in entry-point group {group!r}: "
-                f"{other.value} (from {other.package}) and {info.value} (from {info.package}); "
-                "uninstall one of them"
-            )
-        found[info.name] = info
-    return found
+    if len(matches) > 1:
+        both = " and ".join(f"{i.value} (from {i.package} {i.version})" for i in matches.values())
+        raise PluginError(
+            f"two plugins named {name!r} in entry-point group {GROUPS[kind]!r}: {both}; "
+            "uninstall one of them"
+        )
+    return next(iter(matches.values()))
 
 
 def load(kind: str, name: str) -> Any:
@@ -77,47 +100,74 @@ def load(kind: str, name: str) -> Any:
 
     Raises:
         PluginError: the name is unknown (the message lists the valid names), the plugin
-            fails to import, or it does not derive from the group's base class.
+            fails to import or to instantiate, or it does not derive from the group's base.
     """
-    plugins = available(kind)
-    if name not in plugins:
-        valid = ", ".join(sorted(plugins)) or "none installed"
-        raise PluginError(
-            f"unknown {kind[:-1].replace('_', ' ')} {name!r}; valid names: {valid} "
-            f"(entry-point group {GROUPS[kind]!r})"
-        )
-    info = plugins[name]
+    return instantiate(find(kind, name))
+
+
+def instantiate(info: PluginInfo) -> Any:
+    """Import the plugin ``info`` declares, check its type, and return an instance.
+
+    Raises:
+        PluginError: naming the plugin, its entry point and package, and what went wrong.
+    """
+    origin = f"plugin {info.name!r} ({info.value}, from {info.package} {info.version})"
     try:
         obj = _import(info.value)
     except Exception as error:  # a broken plugin may raise anything on import
-        raise PluginError(
-            f"plugin {name!r} ({info.value}, from {info.package} {info.version}) failed to "
-            f"import: {type(error).__name__}: {error}"
-        ) from error
-    base = _import(_BASES[kind])
+        raise PluginError(f"{origin} failed to import: {_reason(error)}") from error
+    base = _import(_BASES[info.kind])
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise PluginError(
-            f"plugin {name!r} ({info.value}, from {info.package}) is not a subclass of "
-            f"{base.__module__}.{base.__qualname__}"
+            f"{origin} is {_a(obj)}, not a subclass of {base.__module__}.{base.__qualname__}"
         )
-    return obj()
+    try:
+        return obj()
+    except Exception as error:  # an abstract class, or a constructor that needs arguments
+        raise PluginError(f"{origin} cannot be instantiated: {_reason(error)}") from error
 
 
 def describe(kind: str, name: str) -> dict[str, str]:
     """Name, providing package and version of a plugin: what studies and bundles record."""
-    info = available(kind).get(name)
-    if info is None:
+    if not any(info.name == name for info in entries(kind)):
         return {"name": name, "package": "?", "version": "?"}
+    info = find(kind, name)
     return {"name": name, "package": info.package, "version": info.version}
 
 
 def check_loads(info: PluginInfo) -> str | None:
-    """``None`` when the plugin loads, else the reason it does not."""
+    """``None`` when the plugin loads by its name, else the reason it does not."""
     try:
         load(info.kind, info.name)
     except PluginError as error:
         return str(error)
     return None
+
+
+def selected(config: RunConfig) -> dict[str, list[str]]:
+    """The plugin names a run uses, by kind (a data set only when no ``--data`` file is given)."""
+    names = {
+        "models": [config.model],
+        "embedding_rules": list(config.embedding_rules),
+        "optimizers": list(config.optimizers),
+    }
+    if config.data is None:
+        names["datasets"] = [config.dataset]
+    return names
+
+
+def check_selection(config: RunConfig) -> dict[str, list[dict[str, str]]]:
+    """Load every plugin a run selects and describe each: what a study records.
+
+    Raises:
+        PluginError: a selected plugin is unknown or broken, before any work is done.
+    """
+    record: dict[str, list[dict[str, str]]] = {}
+    for kind, names in selected(config).items():
+        for name in names:
+            load(kind, name)
+        record[kind] = [describe(kind, name) for name in names]
+    return record
 
 
 def _group(kind: str) -> str:
@@ -128,7 +178,16 @@ def _group(kind: str) -> str:
 
 def _import(value: str) -> Any:
     module_name, _, attr = value.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split(".") if attr else []:
+    obj: Any = importlib.import_module(module_name.strip())
+    for part in attr.strip().split(".") if attr.strip() else []:
         obj = getattr(obj, part)
     return obj
+
+
+def _reason(error: BaseException) -> str:
+    first_line = str(error).strip().partition("\n")[0][:300]
+    return f"{type(error).__name__}: {first_line}"
+
+
+def _a(obj: Any) -> str:
+    return f"class {obj.__qualname__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
