@@ -25,6 +25,7 @@ import sqlite3
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,36 @@ class CarsearchStorage(optuna.storages.RDBStorage):
                 return super().set_trial_state_values(trial_id, state, values)
         except BudgetReached:
             return False  # what Optuna answers when another worker took the queued trial
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Optuna's stale trials, and running ones that never sent a heartbeat.
+
+        A trial with no heartbeat at all, older than the grace period, belongs to a process
+        that died before its first heartbeat, or to a run without heartbeats (an older
+        carsearch): Optuna would leave it running forever, and the budget would wait for it.
+        """
+        stale = super()._get_stale_trial_ids(study_id)
+        assert self.heartbeat_interval is not None
+        grace = self.grace_period or 2 * self.heartbeat_interval
+        started = models.TrialModel.__table__.c.datetime_start
+        # Optuna 5 stores naive UTC there, older releases the starting process's local time.
+        if hasattr(models.TrialModel, "_datetime_start_utc"):
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+        else:
+            now = datetime.now()
+        session = self.scoped_session()
+        try:
+            silent = (
+                session.query(models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == study_id)
+                .filter(models.TrialModel.state == TrialState.RUNNING)
+                .filter(started < now - timedelta(seconds=grace))
+                .filter(~models.TrialModel.heartbeats.any())
+                .all()
+            )
+        finally:
+            session.close()
+        return stale + [int(trial_id) for (trial_id,) in silent if trial_id not in stale]
 
     @contextmanager
     def _claim(self, *, study_id: int | None = None, trial_id: int | None = None) -> Iterator[None]:

@@ -27,12 +27,13 @@ from multiprocessing.process import BaseProcess
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
 
 from carsearch.config import RunConfig
 from carsearch.device import resolve_device, set_threads
-from carsearch.exceptions import CarsearchError, StudyError, TrainingError
+from carsearch.exceptions import CarsearchError, ConfigError, StudyError, TrainingError
 from carsearch.prepare import Prepared
-from carsearch.storage import BudgetReached, is_server, make_storage
+from carsearch.storage import BudgetReached, is_server, make_storage, sqlite_path
 from carsearch.study import FINISHED, make_objective, make_pruner, make_sampler
 
 logger = logging.getLogger("carsearch")
@@ -212,9 +213,15 @@ def run_workers(
     ``callbacks`` (module-level functions) run in the workers after each of their trials.
 
     Raises:
+        ConfigError: the storage is in-memory SQLite, which other processes cannot see.
         CarsearchError: a worker raised an error (its traceback is logged at debug level),
             or one died and the study is short of trials.
     """
+    if not is_server(config.storage) and sqlite_path(make_url(config.storage)) is None:
+        raise ConfigError(
+            f"--jobs {config.jobs} needs a storage its workers can share, a SQLite file or a "
+            f"database server; got {config.storage}"
+        )
     specs = worker_specs(config, prepared, study.study_name, callbacks)
     context = multiprocessing.get_context("spawn")  # fork would copy torch and CUDA state
     pipes = [context.Pipe(duplex=False) for _ in specs]

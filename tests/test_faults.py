@@ -116,6 +116,31 @@ def test_a_killed_workers_trial_is_failed_and_retried_on_resume(
     assert (counts["failed"], counts["running"], counts["waiting"]) == (1, 0, 0)
 
 
+def test_a_running_trial_that_never_sent_a_heartbeat_is_failed_and_retried(
+    fast_config: RunConfig, tmp_path: Path
+) -> None:
+    """A trial left running by a run without heartbeats (an older carsearch) is not waited for."""
+    before = carsearch.run(fast_config.replace(n_trials=2)).study
+    kept = [record(t) for t in before.trials]
+    url = fast_config.storage
+    plain = optuna.load_study(study_name="tiny", storage=url)  # Optuna's storage: no heartbeat
+    orphan = plain.ask()
+    orphan.suggest_int("n_layers", 1, 4)
+    with sqlite3.connect(tmp_path / "studies.db") as connection:
+        connection.execute(
+            "UPDATE trials SET datetime_start = '2020-01-01 00:00:00.000000' WHERE number = ?",
+            (orphan.number,),
+        )
+    connection.close()
+    study = carsearch.run(fast_config.replace(n_trials=3)).study
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == orphan.number]
+    assert retry.params["n_layers"] == orphan.params["n_layers"]
+    assert [record(t) for t in study.trials[:2]] == kept
+    counts = count_trials(study)
+    assert counts["complete"] + counts["pruned"] == 3 and counts["running"] == 0
+
+
 def test_trials_past_their_time_limit_fail_with_the_reason(fast_config: RunConfig) -> None:
     config = fast_config.replace(trial_timeout=1e-6)
     with pytest.raises(StudyError, match=f"5 failed in a row, the last because {TIMEOUT_REASON}"):
