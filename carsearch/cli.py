@@ -7,12 +7,14 @@ Library errors become one ``error: ...`` line on stderr and exit status 1 (2 for
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from carsearch import plugins
 from carsearch.config import METRICS, PRUNERS, SPLITS, RunConfig
 from carsearch.exceptions import CarsearchError
 
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
+    _add_plugins(commands)
     return parser
 
 
@@ -68,7 +71,7 @@ def _add_run(commands: Any) -> None:
     )
     run.add_argument("--data", help="a CSV or TSV of categorical columns (default: Car Evaluation)")
     run.add_argument("--target", help="the target column of --data (default: the last)")
-    run.add_argument("--dataset", default=DEFAULTS.dataset, help="a data-set plugin's name")
+    _add_plugin_options(run)
     run.add_argument("--seed", type=int, default=DEFAULTS.seed)
     run.add_argument(
         "--split",
@@ -125,6 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Optuna logs each failed trial with its traceback; carsearch logs one line instead.
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.ERROR)
     config = RunConfig(**_config_options(args, RunConfig))
+    plugins.check_selection(config)  # an unknown or broken plugin fails before data is read
     result = run(config, progress=not args.json and sys.stderr.isatty())
     if args.json:
         print(json.dumps(result.summary))
@@ -159,6 +163,81 @@ def _config_options(args: argparse.Namespace, config_type: type) -> dict[str, An
 
     fields = {field.name for field in dataclasses.fields(config_type)}
     return {key: value for key, value in vars(args).items() if key in fields}
+
+
+def _add_plugin_options(run: Any) -> None:
+    """``--model``, ``--optimizers``, ``--embedding-rules`` and ``--dataset``: plugin names."""
+    run.add_argument(
+        "--dataset",
+        default=DEFAULTS.dataset,
+        help=f"a data-set plugin's name, used without --data (default {DEFAULTS.dataset})",
+    )
+    run.add_argument(
+        "--model", default=DEFAULTS.model, help=f"the model plugin (default {DEFAULTS.model})"
+    )
+    run.add_argument(
+        "--optimizers",
+        type=_names,
+        default=DEFAULTS.optimizers,
+        metavar="A,B",
+        help=f"optimizer families to search (default {','.join(DEFAULTS.optimizers)})",
+    )
+    run.add_argument(
+        "--embedding-rules",
+        type=_names,
+        default=DEFAULTS.embedding_rules,
+        metavar="A,B",
+        help=f"embedding-size rules to search (default {','.join(DEFAULTS.embedding_rules)})",
+    )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of plugin names."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
+    return names
+
+
+def _add_plugins(commands: Any) -> None:
+    listing = commands.add_parser(
+        "plugins",
+        help="list installed plugins, their packages and whether they load (exit 1 if one fails)",
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON object per plugin")
+    listing.set_defaults(handler=cmd_plugins)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    rows = [
+        {**dataclasses.asdict(info), "group": info.group, "error": plugins.check_loads(info)}
+        for kind in plugins.GROUPS
+        for info in sorted(plugins.entries(kind), key=lambda info: (info.name, info.package))
+    ]
+    if args.json:
+        print("\n".join(json.dumps(row) for row in rows))
+    else:
+        print(format_plugins(rows))
+    return 1 if any(row["error"] for row in rows) else 0
+
+
+def format_plugins(rows: list[dict[str, Any]]) -> str:
+    """Each entry-point group, then one line per plugin: name, package, entry point, status."""
+    cells = [(row["name"], f"{row['package']} {row['version']}", row["value"]) for row in rows]
+    widths = [max((len(cell[i]) for cell in cells), default=0) for i in range(3)]
+    lines = []
+    for group in plugins.GROUPS.values():
+        lines.append(group)
+        for row, cell in zip(rows, cells, strict=True):
+            if row["group"] == group:
+                status = f"FAILS: {row['error']}" if row["error"] else "loads"
+                padded = "  ".join(
+                    text.ljust(width) for text, width in zip(cell, widths, strict=True)
+                )
+                lines.append(f"  {padded}  {status}")
+        if lines[-1] == group:
+            lines.append("  (none installed)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.device import derive_seed, device_label, seed_everything
 from carsearch.exceptions import StudyError, TrainingError
@@ -24,6 +26,8 @@ logger = logging.getLogger("carsearch")
 CONFIG_ATTR = "carsearch_config"
 FINGERPRINT_ATTR = "data_fingerprint"
 #: Options that define what a study's trial values mean; a resumed run must not change them.
+#: Study user attribute: the selected plugins by kind, each ``{name, package, version}``.
+PLUGINS_ATTR = "carsearch_plugins"
 #: The data file's path is not one: the data fingerprint checks its content instead.
 STUDY_DEFINING: tuple[str, ...] = (
     "target",
@@ -45,7 +49,12 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 def open_study(
     config: RunConfig, *, storage: optuna.storages.BaseStorage, name: str, fingerprint: str
 ) -> optuna.Study:
-    """Create the study, or resume it after checking it was made from the same run setup."""
+    """Create the study, or resume it after checking it was made from the same run setup.
+
+    The plugins the run selects are loaded first, so an unknown or broken one fails before a
+    study exists; their names, packages and versions are stored as ``carsearch_plugins``.
+    """
+    chosen = plugins.check_selection(config)
     n_existing = _n_trials_in(storage, name)
     study = optuna.create_study(
         storage=storage,
@@ -65,9 +74,24 @@ def open_study(
     else:
         _check_resumable(config, stored, study.user_attrs.get(FINGERPRINT_ATTR), fingerprint)
     return study
+    _record_plugins(study, chosen)
 
 
 def stored_config(study: optuna.Study) -> RunConfig:
+def _record_plugins(study: optuna.Study, chosen: dict[str, list[dict[str, str]]]) -> None:
+    """Store the run's plugins; a resumed study keeps its record and warns when it changed."""
+    stored = study.user_attrs.get(PLUGINS_ATTR)
+    if stored is None:
+        study.set_user_attr(PLUGINS_ATTR, chosen)
+    elif stored != chosen:
+        logger.warning(
+            "study %r was made with plugins %s; this run has %s",
+            study.study_name,
+            json.dumps(stored),
+            json.dumps(chosen),
+        )
+
+
     """The run configuration a study was created with."""
     record = study.user_attrs.get(CONFIG_ATTR)
     if record is None:

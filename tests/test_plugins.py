@@ -7,17 +7,22 @@ as pluggy's own tests do.
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
+import optuna
 import pytest
 
 from carsearch import RunConfig, plugins
+from carsearch.cli import build_parser, main
 from carsearch.exceptions import PluginError
 from carsearch.model import ModelPlugin
+from carsearch.study import PLUGINS_ATTR, open_study
 
 BUILTINS = {
     "models": {"mlp"},
@@ -248,3 +253,104 @@ def test_check_selection_records_names_and_versions() -> None:
 def test_check_selection_fails_on_an_unknown_name(option: dict[str, object], message: str) -> None:
     with pytest.raises(PluginError, match=message):
         plugins.check_selection(RunConfig(**option))  # type: ignore[arg-type]
+
+
+def test_open_study_stores_the_plugins_and_warns_when_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'studies.db'}")
+    config = RunConfig(data="table.csv", optimizers=("adam",), embedding_rules=("fastai",))
+    study = open_study(config, storage=storage, name="cars", fingerprint="f")
+    recorded = study.user_attrs[PLUGINS_ATTR]
+    assert recorded == plugins.check_selection(config)
+    assert recorded["models"] == [plugins.describe("models", "mlp")]
+
+    monkeypatch.setattr(
+        plugins, "describe", lambda kind, name: {"name": name, "package": "p", "version": "9"}
+    )
+    resumed = open_study(config, storage=storage, name="cars", fingerprint="f")
+    assert resumed.user_attrs[PLUGINS_ATTR] == recorded  # the creation record is kept
+    assert "study 'cars' was made with plugins" in caplog.text
+
+
+def test_open_study_with_an_unknown_plugin_creates_no_study(tmp_path: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'studies.db'}")
+    with pytest.raises(PluginError, match="unknown model 'nope'"):
+        open_study(RunConfig(model="nope"), storage=storage, name="cars", fingerprint="f")
+    assert storage.get_all_studies() == []
+
+
+def test_plugins_command_lists_every_group(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if not line.startswith(" ")] == list(
+        plugins.GROUPS.values()
+    )
+    version = metadata.version("carsearch")
+    assert re.search(
+        rf"^  mlp +carsearch {version} +carsearch.model:EmbeddingMLPPlugin +loads$", out, re.M
+    )
+
+
+def test_plugins_command_shows_what_fails_and_exits_1(
+    site: FakeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.module("fine", MODEL_SOURCE)
+    site.dist("carsearch-mixed", "0.2", "carsearch.models", good="fine:Model", bad="gone:Model")
+    assert main(["plugins"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        "carsearch.models",
+        "  bad   carsearch-mixed 0.2  gone:Model  FAILS: plugin 'bad' (gone:Model, from "
+        "carsearch-mixed 0.2) failed to import: ModuleNotFoundError: No module named 'gone'",
+        "  good  carsearch-mixed 0.2  fine:Model  loads",
+    ]
+    assert lines[3:5] == ["carsearch.embedding_rules", "  (none installed)"]
+
+
+def test_plugins_command_json(site: FakeSite, capsys: pytest.CaptureFixture[str]) -> None:
+    site.module("fine", MODEL_SOURCE)
+    site.dist("carsearch-fine", "1.0", "carsearch.models", good="fine:Model")
+    assert main(["plugins", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows == [
+        {
+            "kind": "models",
+            "name": "good",
+            "value": "fine:Model",
+            "package": "carsearch-fine",
+            "version": "1.0",
+            "group": "carsearch.models",
+            "error": None,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--model", "nope"], "error: unknown model 'nope'; valid names: "),
+        (["--optimizers", "adam,lion"], "error: unknown optimizer 'lion'; valid names: "),
+        (["--embedding-rules", "fastai,log"], "error: unknown embedding rule 'log'"),
+        (["--dataset", "iris"], "error: unknown data set 'iris'"),
+    ],
+)
+def test_run_rejects_an_unknown_plugin_before_reading_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    database = tmp_path / "studies.db"
+    data = [] if "--dataset" in flags else ["--data", str(tmp_path / "not-there.csv")]
+    assert main(["run", *data, "--storage", f"sqlite:///{database}", *flags]) == 1
+    assert capsys.readouterr().err.startswith(message)
+    assert not database.exists()
+
+
+def test_run_option_parses_comma_separated_names() -> None:
+    args = build_parser().parse_args(
+        ["run", "--optimizers", " adam, sgd ", "--embedding-rules", "fixed", "--model", "mlp"]
+    )
+    assert (args.optimizers, args.embedding_rules, args.model) == (
+        ("adam", "sgd"),
+        ("fixed",),
+        "mlp",
+    )
