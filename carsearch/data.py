@@ -117,11 +117,18 @@ def read_table(path: str | Path, target: str | None = None) -> Table:
     Raises:
         DataError: naming the file and the column, value or rule that failed.
     """
+    return make_table(read_frame(path), target, source=str(path))
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """A CSV or TSV file as a DataFrame of unchanged strings (also what ``predict`` reads).
+
+    Raises:
+        DataError: the file is missing, empty, not UTF-8, malformed or has no header line.
+    """
     path = Path(path)
     text = _read_text(path)
-    delimiter = _sniff_delimiter(path, text)
-    frame = _parse(path, text, delimiter)
-    return make_table(frame, target, source=str(path))
+    return _parse(path, text, _sniff_delimiter(path, text))
 
 
 def make_table(frame: pd.DataFrame, target: str | None, *, source: str) -> Table:
@@ -146,6 +153,12 @@ def make_table(frame: pd.DataFrame, target: str | None, *, source: str) -> Table
     features = [c for c in frame.columns if c != target]
     frame[features] = frame[features].map(lambda v: MISSING if v in _MISSING_TOKENS else v)
     return Table(frame=frame.reset_index(drop=True), target=str(target), source=source)
+
+
+def missing_to_category(values: pd.Series) -> pd.Series:
+    """Feature values as stripped strings, missing ones (NaN, empty, ``?``...) as ``MISSING``."""
+    text = values.astype(str).str.strip()
+    return text.mask(values.isna() | text.isin(_MISSING_TOKENS), MISSING)
 
 
 def encode(frame: pd.DataFrame, schema: Schema, *, column_source: str = "input") -> np.ndarray:
