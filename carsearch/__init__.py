@@ -13,6 +13,7 @@ from carsearch.exceptions import (
     StudyError,
     TrainingError,
 )
+from carsearch.predictor import Predictor, load, load_best
 
 __version__ = "0.1.0"
 
@@ -22,10 +23,13 @@ __all__ = [
     "ConfigError",
     "DataError",
     "PluginError",
+    "Predictor",
     "RunConfig",
     "RunResult",
     "StudyError",
     "TrainingError",
     "__version__",
+    "load",
+    "load_best",
     "run",
 ]

@@ -11,6 +11,7 @@ import optuna
 
 from carsearch.config import RunConfig
 from carsearch.device import device_label, resolve_device, set_threads
+from carsearch.export import export_run
 from carsearch.prepare import Prepared, default_study_name, prepare
 from carsearch.refit import Refit, refit
 from carsearch.storage import make_storage
@@ -36,7 +37,7 @@ class RunResult:
 
 
 def run(config: RunConfig | None = None, *, progress: bool = False, **options: Any) -> RunResult:
-    """Search, then refit the best configuration and score it on the test split.
+    """Search, refit the best configuration, score it on the test split, and export it.
 
     Args:
         config: the run's configuration; or give its fields as keyword ``options``.
@@ -73,8 +74,10 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     optimize(study, config, prepared, device, progress=progress)
     best = best_trial(study)
     final = refit(config, prepared, best.params, int(best.user_attrs["best_epoch"]), device)
+    bundle = export_run(study, config, prepared, best, final)
     wall = time.perf_counter() - started
-    return RunResult(study, final, summarize(study, config, final, device_label(device), wall))
+    summary = summarize(study, config, final, device_label(device), wall)
+    return RunResult(study, final, {**summary, "bundle": str(bundle)})
 
 
 def optimize(

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
+    _add_export(commands)
+    _add_predict(commands)
+    _add_best(commands)
     _add_plugins(commands)
     return parser
 
@@ -116,6 +119,9 @@ def _add_run(commands: Any) -> None:
     run.add_argument(
         "--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads per process"
     )
+    run.add_argument(
+        "--out", metavar="DIR", help="the best model's bundle folder (default STUDIES/STUDY/best)"
+    )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.set_defaults(handler=cmd_run)
 
@@ -153,6 +159,7 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"wall time  {summary['wall_seconds']:.1f} s",
             f"test       accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
             f"(ensemble of {summary['refit_seeds']} refits on train+validation)",
+            *([f"bundle     {summary['bundle']}"] if summary.get("bundle") else []),
         ]
     )
 
@@ -238,6 +245,92 @@ def format_plugins(rows: list[dict[str, Any]]) -> str:
         if lines[-1] == group:
             lines.append("  (none installed)")
     return "\n".join(lines)
+
+
+def _add_export(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="refit a study's best trial as `run` did and write its model bundle"
+    )
+    export.add_argument("--study", help="the study (default: the storage's only study)")
+    export.add_argument("--storage", default=DEFAULTS.storage, help="the study storage URL")
+    export.add_argument("--out", metavar="DIR", help="bundle folder (default STUDIES/STUDY/best)")
+    export.add_argument("--data", help="the study's data file, if it has moved since the search")
+    export.add_argument("--device", help="refit on this device instead of the study's")
+    export.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from carsearch.export import export_study
+
+    result = export_study(
+        args.study, storage=args.storage, out=args.out, data=args.data, device=args.device
+    )
+    summary = result.summary
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    test = summary["test"]
+    print(f"study      {summary['study']}, best trial {summary['best_trial']}")
+    print(
+        f"test       accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
+        f"(ensemble of {summary['refit_seeds']} refits on train+validation)"
+    )
+    print(f"bundle     {summary['bundle']}")
+    return 0
+
+
+def _add_predict(commands: Any) -> None:
+    predict = commands.add_parser("predict", help="predict the rows of a CSV with a bundle")
+    predict.add_argument("--model", required=True, metavar="DIR", help="a bundle folder")
+    predict.add_argument("--input", required=True, metavar="CSV", help="rows to predict")
+    predict.add_argument("--output", metavar="CSV", help="where to write (default stdout)")
+    predict.add_argument(
+        "--unseen",
+        choices=("error", "most_frequent"),
+        default="error",
+        help="a value not seen in training: stop (default), or read it as its column's most "
+        "frequent training value",
+    )
+    predict.set_defaults(handler=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from carsearch.data import read_frame
+    from carsearch.predictor import load
+
+    predictor = load(args.model, unseen=args.unseen)
+    result = predictor.predict_frame(read_frame(args.input))
+    result.to_csv(args.output or sys.stdout, index=False)
+    return 0
+
+
+def _add_best(commands: Any) -> None:
+    best = commands.add_parser("best", help="show a study's best trial and its bundle")
+    best.add_argument("--study", help="the study (default: the storage's only study)")
+    best.add_argument("--storage", default=DEFAULTS.storage, help="the study storage URL")
+    best.add_argument("--json", action="store_true", help="print it as one JSON object")
+    best.set_defaults(handler=cmd_best)
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from carsearch.export import open_existing
+    from carsearch.predictor import best_summary
+
+    summary = best_summary(open_existing(args.study, args.storage))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    params = "\n".join(f"    {key} = {value}" for key, value in summary["best_params"].items())
+    print(f"study      {summary['study']}")
+    print(
+        f"best       trial {summary['best_trial']}, value {summary['best_value']:.4f}, "
+        f"epoch {summary['best_epoch']}"
+    )
+    print(f"params\n{params}")
+    bundle = summary["bundle"] or f"none yet (carsearch export --study {summary['study']})"
+    print(f"bundle     {bundle}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,155 @@
+"""The model for runtimes without carsearch: a TorchScript program and an ONNX file.
+
+Each is written only after it agrees with the PyTorch model on the test rows (largest
+absolute difference of class probabilities at most :data:`TOLERANCE`); the returned record,
+stored in the bundle's manifest, says whether it did, by how much, or why it was skipped.
+Both take int64 category codes ``(rows, columns)`` and return probabilities ``(rows, classes)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+logger = logging.getLogger("carsearch")
+
+TOLERANCE = 1e-5
+INPUT, OUTPUT = "codes", "probabilities"
+
+
+def save_torchscript(model: nn.Module, example: torch.Tensor, file: Path) -> dict[str, Any]:
+    """Trace ``model`` on ``example`` (test rows), check the saved program, keep it if it agrees.
+
+    Tracing, not scripting: it works for any plugin's model built from tensor operations.
+    """
+    record: dict[str, Any] = {"file": None, "tolerance": TOLERANCE, "rows": len(example)}
+    staging = _staging(file)
+    try:
+        with _quiet():
+            traced = torch.jit.trace(model, (example,), check_trace=False)
+            torch.jit.save(traced, str(staging))
+            program = torch.jit.load(str(staging), map_location="cpu")
+        with torch.inference_mode():
+            got = program(example).numpy()
+    except Exception as error:  # a plugin's model may fail to trace in any way
+        staging.unlink(missing_ok=True)
+        return {**record, "reason": f"tracing failed: {type(error).__name__}: {error}"[:500]}
+    return _keep_if_close(record, staging, file, got, _reference(model, example))
+
+
+def save_onnx(model: nn.Module, example: torch.Tensor, file: Path) -> dict[str, Any]:
+    """Export ``model`` to ONNX, run it in ONNX Runtime on ``example``, keep it if it agrees.
+
+    Skipped, with the reason recorded, when the ``onnx`` extra is not installed.
+    """
+    record: dict[str, Any] = {"file": None, "tolerance": TOLERANCE, "rows": len(example)}
+    missing = [name for name in ("onnx", "onnxruntime", "onnxscript") if not _importable(name)]
+    if missing:
+        reason = f"{', '.join(missing)} not installed; pip install 'carsearch[onnx]'"
+        logger.info("no ONNX file: %s", reason)
+        return {**record, "reason": reason}
+    import onnxruntime
+
+    staging = _staging(file)
+    try:
+        record["exporter"] = _export_onnx(model, example, staging)
+        session = onnxruntime.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
+        got = session.run([OUTPUT], {INPUT: example.numpy()})[0]
+    except Exception as error:  # the exporter fails on unsupported operators in many ways
+        staging.unlink(missing_ok=True)
+        logger.warning("no ONNX file: the export failed: %s", error)
+        return {**record, "reason": f"export failed: {type(error).__name__}: {error}"[:500]}
+    record["onnxruntime_version"] = onnxruntime.__version__
+    return _keep_if_close(record, staging, file, got, _reference(model, example))
+
+
+def _export_onnx(model: nn.Module, example: torch.Tensor, file: Path) -> str:
+    """Export to one self-contained file that takes any number of rows; returns the exporter.
+
+    The TorchScript-based exporter first: here it takes 0.15 s where the torch.export-based
+    one takes 2-4 s (most of it rebuilding its operator registry on every call), which every
+    ``carsearch run`` would pay. It is deprecated; where it fails or is gone, the other runs.
+    The parity check judges the file either way.
+    """
+    options: dict[str, Any] = {"input_names": [INPUT], "output_names": [OUTPUT]}
+    with _quiet():
+        try:
+            torch.onnx.export(
+                model,
+                (example,),
+                str(file),
+                dynamic_axes={INPUT: {0: "rows"}, OUTPUT: {0: "rows"}},
+                dynamo=False,
+                **options,
+            )
+            return "torchscript"
+        except Exception as error:  # removed in a later torch, or an unsupported operator
+            logger.debug("TorchScript-based ONNX export failed (%s); trying torch.export", error)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(file),
+            dynamic_shapes={INPUT: {0: torch.export.Dim.DYNAMIC}},
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+            **options,
+        )
+        return "dynamo"
+
+
+def _keep_if_close(
+    record: dict[str, Any], staging: Path, file: Path, got: np.ndarray, want: np.ndarray
+) -> dict[str, Any]:
+    diff = float(np.abs(got - want).max()) if want.size else 0.0
+    record = {**record, "max_abs_diff": diff, "passed": diff <= TOLERANCE}
+    if not record["passed"]:
+        staging.unlink(missing_ok=True)
+        logger.warning("no %s: it differs from PyTorch by %.3g", file.name, diff)
+        return {**record, "reason": f"parity check failed: max abs diff {diff:.3g} > {TOLERANCE}"}
+    os.replace(staging, file)
+    return {**record, "file": file.name}
+
+
+def _reference(model: nn.Module, example: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode():
+        result: np.ndarray = model(example).numpy()
+    return result
+
+
+def _staging(file: Path) -> Path:
+    return file.with_name(file.name + ".partial")
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules
+        return False
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporters' deprecation notices and INFO/WARNING logs (the library's own
+    messages say what matters)."""
+    torch_onnx = logging.getLogger("torch.onnx")
+    level = torch_onnx.level
+    torch_onnx.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        torch_onnx.setLevel(level)
