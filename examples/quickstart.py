@@ -23,8 +23,10 @@ def main() -> None:
         )
         summary = result.summary
         print(f"best trial {summary['best_trial']}: {summary['best_params']}")
-        print(f"test accuracy {summary['test']['accuracy']:.3f}, "
-              f"macro-F1 {summary['test']['macro_f1']:.3f}")
+        print(
+            f"test accuracy {summary['test']['accuracy']:.3f}, "
+            f"macro-F1 {summary['test']['macro_f1']:.3f}"
+        )
 
 
 if __name__ == "__main__":
