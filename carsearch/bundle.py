@@ -190,8 +190,11 @@ def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ense
 
 def _made_with(manifest: dict[str, Any]) -> str:
     """Which package made the bundle's model, so the user knows what to install."""
-    plugin = (manifest.get("plugins") or {}).get("model")
-    if not isinstance(plugin, dict) or plugin.get("package") in (None, "?"):
+    plugins = manifest.get("plugins")
+    plugin = plugins.get("model") if isinstance(plugins, dict) else None
+    if not isinstance(plugin, dict) or plugin.get("name") != manifest["model"]:
+        return ""  # no record, or a record of another model than the one asked for
+    if plugin.get("package") in (None, "?"):
         return ""
     package, version = plugin["package"], plugin.get("version", "?")
     return f"; the bundle was made with {package} {version}: pip install '{package}=={version}'"
