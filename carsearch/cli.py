@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands)
     _add_predict(commands)
     _add_best(commands)
+    _add_dashboard(commands)
+    _add_report(commands)
     _add_plugins(commands)
     return parser
 
@@ -122,6 +124,12 @@ def _add_run(commands: Any) -> None:
     run.add_argument(
         "--out", metavar="DIR", help="the best model's bundle folder (default STUDIES/STUDY/best)"
     )
+    run.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="write each trial's loss and accuracy curves for TensorBoard to DIR/trial-NNNN "
+        "(needs carsearch[tensorboard])",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.set_defaults(handler=cmd_run)
 
@@ -140,6 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary))
     else:
         print(format_summary(result.summary))
+        print(format_next_steps(result.summary, tensorboard=config.tensorboard))
     return 0
 
 
@@ -162,6 +171,58 @@ def format_summary(summary: dict[str, Any]) -> str:
             *([f"bundle     {summary['bundle']}"] if summary.get("bundle") else []),
         ]
     )
+
+
+def format_next_steps(summary: dict[str, Any], *, tensorboard: str | None = None) -> str:
+    """The commands that show the study: its dashboard, its report, its TensorBoard curves."""
+    import shlex
+
+    storage, study = shlex.quote(summary["storage"]), shlex.quote(summary["study"])
+    lines = [
+        f"dashboard  carsearch dashboard --storage {storage}",
+        f"report     carsearch report --study {study} --storage {storage}",
+    ]
+    if tensorboard is not None:
+        lines.append(f"curves     tensorboard --logdir {shlex.quote(tensorboard)}")
+    return "\n".join(lines)
+
+
+def _add_dashboard(commands: Any) -> None:
+    dashboard = commands.add_parser("dashboard", help="serve optuna-dashboard on the studies")
+    dashboard.add_argument("--storage", default=DEFAULTS.storage, help="the study storage URL")
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default: this machine only)"
+    )
+    dashboard.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    dashboard.set_defaults(handler=cmd_dashboard)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from carsearch.dashboard import dashboard_url, open_dashboard, serve_until_interrupted
+
+    server = open_dashboard(args.storage, host=args.host, port=args.port)
+    print(f"optuna-dashboard on {args.storage}: open {dashboard_url(server)}", flush=True)
+    print("Ctrl-C stops it", flush=True)
+    serve_until_interrupted(server)
+    return 0
+
+
+def _add_report(commands: Any) -> None:
+    report = commands.add_parser("report", help="write a study's report as one HTML file")
+    report.add_argument("--study", help="the study (default: the storage's only study)")
+    report.add_argument("--storage", default=DEFAULTS.storage, help="the study storage URL")
+    report.add_argument("--out", help="the HTML file (default: STUDY-report.html)")
+    report.set_defaults(handler=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from carsearch.export import open_existing
+    from carsearch.report import write_report
+
+    study = open_existing(args.study, args.storage)
+    path = write_report(study, args.out or f"{study.study_name}-report.html")
+    print(f"report of study {study.study_name!r} written to {path}")
+    return 0
 
 
 def _config_options(args: argparse.Namespace, config_type: type) -> dict[str, Any]:

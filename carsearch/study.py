@@ -19,15 +19,16 @@ from carsearch.exceptions import StudyError, TrainingError
 from carsearch.metrics import Scores
 from carsearch.prepare import Prepared
 from carsearch.space import suggest, textbook_params
+from carsearch.tensorboard import open_curves, summary_writer_type
 from carsearch.train import fit
 
 logger = logging.getLogger("carsearch")
 
 CONFIG_ATTR = "carsearch_config"
 FINGERPRINT_ATTR = "data_fingerprint"
-#: Options that define what a study's trial values mean; a resumed run must not change them.
 #: Study user attribute: the selected plugins by kind, each ``{name, package, version}``.
 PLUGINS_ATTR = "carsearch_plugins"
+#: Options that define what a study's trial values mean; a resumed run must not change them.
 #: The data file's path is not one: the data fingerprint checks its content instead.
 STUDY_DEFINING: tuple[str, ...] = (
     "target",
@@ -73,11 +74,10 @@ def open_study(
             study.enqueue_trial(first, user_attrs={"origin": "textbook"})
     else:
         _check_resumable(config, stored, study.user_attrs.get(FINGERPRINT_ATTR), fingerprint)
-    return study
     _record_plugins(study, chosen)
+    return study
 
 
-def stored_config(study: optuna.Study) -> RunConfig:
 def _record_plugins(study: optuna.Study, chosen: dict[str, list[dict[str, str]]]) -> None:
     """Store the run's plugins; a resumed study keeps its record and warns when it changed."""
     stored = study.user_attrs.get(PLUGINS_ATTR)
@@ -92,6 +92,7 @@ def _record_plugins(study: optuna.Study, chosen: dict[str, list[dict[str, str]]]
         )
 
 
+def stored_config(study: optuna.Study) -> RunConfig:
     """The run configuration a study was created with."""
     record = study.user_attrs.get(CONFIG_ATTR)
     if record is None:
@@ -126,6 +127,8 @@ def make_objective(
     train = prepared.tensors(prepared.split.train, device)
     val = prepared.tensors(prepared.split.val, device)
     label = device_label(device)
+    if config.tensorboard is not None:
+        summary_writer_type()  # a missing tensorboard fails the run now, not every trial
 
     def objective(trial: optuna.Trial) -> float:
         recipe = suggest(trial, config, prepared.schema)
@@ -136,8 +139,11 @@ def make_objective(
         model = recipe.build_model(prepared.schema).to(device)
         optimizer = recipe.build_optimizer(model)
         started = time.monotonic()
+        curves = open_curves(config.tensorboard, trial.number, model, train)
 
         def on_epoch(epoch: int, loss: float, scores: Scores) -> None:
+            if curves is not None:
+                curves.log(epoch, loss, scores)
             trial.report(scores.get(config.metric), epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
@@ -167,6 +173,9 @@ def make_objective(
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             raise TrainingError(reason) from error
+        finally:
+            if curves is not None:
+                curves.close()
         assert result.best_scores is not None  # fit with validation always scores
         trial.set_user_attr("best_epoch", result.best_epoch)
         for key, value in result.best_scores.as_dict().items():
