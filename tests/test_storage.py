@@ -83,7 +83,7 @@ run_trials(study, objective, RunConfig(n_trials=budget, storage=url))
 @pytest.mark.slow
 def test_racing_processes_on_sqlite_hold_exactly_the_budget(tmp_path: Path) -> None:
     """Trials that take no time make the workers race for the last places."""
-    url, budget = f"sqlite:///{tmp_path / 'race.db'}", 60
+    url, budget = f"sqlite:///{tmp_path / 'race.db'}", 40
     optuna.create_study(study_name="s", storage=make_storage(url))
     workers = [
         subprocess.Popen(
