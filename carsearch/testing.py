@@ -68,7 +68,6 @@ def random_codes(schema: Schema, n_rows: int, seed: int = 0) -> torch.Tensor:
 
 def sample(space: Space, n_trials: int = N_SAMPLES, seed: int = 0) -> list[Sample]:
     """``(trial.params, returned)`` for ``space`` run on real, randomly sampled trials."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     samples = []
     for _ in range(n_trials):
@@ -85,7 +84,16 @@ def param_names(space: Space) -> set[str]:
 
 
 class PluginContract:
-    """Checks every plugin kind shares: registered by an installed package, and it loads."""
+    """Checks every plugin kind shares: registered by an installed package, and it loads.
+
+    Use a subclass per kind (:class:`ModelContract`, :class:`EmbeddingRuleContract`,
+    :class:`OptimizerContract`, :class:`DatasetContract`) in a module pytest collects.
+
+    Example:
+        >>> from carsearch.testing import OptimizerContract
+        >>> class TestAdam(OptimizerContract):
+        ...     name = "adam"
+    """
 
     kind: ClassVar[str]
     base: ClassVar[type]
