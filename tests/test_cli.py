@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from processes import restore_sigint
 
 from carsearch.cli import main
 from carsearch.study import FINISHED
@@ -150,6 +151,7 @@ def test_sigint_keeps_finished_trials_and_a_second_run_continues(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
     finished = wait_for_finished(storage, "cut", at_least=2, process=process)
     process.send_signal(signal.SIGINT)

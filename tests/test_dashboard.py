@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 import pytest
+from processes import restore_sigint
 
 from carsearch.cli import main
 from carsearch.export import bundle_path
@@ -46,6 +47,7 @@ def server(storage: str) -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
