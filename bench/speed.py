@@ -1,11 +1,11 @@
 """carsearch against a search written the Optuna-tutorial way, on the same 100-trial budget.
 
 The tutorial way (Optuna's ``pytorch_simple.py`` applied to this data): the textbook model
-with one ``nn.Embedding`` per column, a ``DataLoader`` with batch size 32, a fixed number of
-epochs per trial, validation accuracy reported every epoch to a ``MedianPruner``, a seeded
-TPE sampler and SQLite storage; the best trial's model is scored on the test split. It
-samples the same search space (the same ``suggest`` code), except that its batch size is
-the tutorial's 32 and it has no LR scheduler.
+with one ``nn.Embedding`` per column, a ``DataLoader`` with batch size 32, carsearch's epoch
+cap as its fixed number of epochs per trial, validation accuracy reported every epoch to a
+``MedianPruner``, a seeded TPE sampler and SQLite storage; the best trial's model is scored
+on the test split. It samples the same search space (the same ``suggest`` code), except
+that its batch size is the tutorial's 32 and it has no LR scheduler.
 
 carsearch: ``carsearch.run`` with its defaults (refit included).
 
@@ -33,7 +33,8 @@ from carsearch.metrics import Scores, score
 from carsearch.prepare import Prepared, prepare
 from carsearch.space import suggest
 
-TUTORIAL_EPOCHS = 30
+#: The same epoch cap as carsearch's, so both searches get the same budget of trials and epochs.
+TUTORIAL_EPOCHS = RunConfig().max_epochs
 TUTORIAL_BATCH = 32
 
 

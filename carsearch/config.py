@@ -14,11 +14,11 @@ from typing import Any, Literal
 from carsearch.exceptions import ConfigError
 
 Metric = Literal["log_loss", "accuracy", "macro_f1"]
-Pruner = Literal["median", "hyperband", "none"]
+Pruner = Literal["successive_halving", "hyperband", "median", "none"]
 Split = Literal["stratified", "ordered"]
 
 METRICS: tuple[str, ...] = ("log_loss", "accuracy", "macro_f1")
-PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
+PRUNERS: tuple[str, ...] = ("successive_halving", "hyperband", "median", "none")
 SPLITS: tuple[str, ...] = ("stratified", "ordered")
 DEFAULT_STORAGE = "sqlite:///studies/carsearch.db"
 
@@ -44,7 +44,7 @@ class RunConfig:
     test_fraction: float = 0.20
     storage: str = DEFAULT_STORAGE
     study_name: str | None = None
-    pruner: Pruner = "median"
+    pruner: Pruner = "successive_halving"
     metric: Metric = "log_loss"
     device: str = "auto"
     max_epochs: int = 40

@@ -112,11 +112,21 @@ def make_sampler(
 
 
 def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
-    """``median`` (after a warm-up), ``hyperband`` or ``none``."""
+    """``successive_halving`` (the default), ``hyperband``, ``median`` or ``none``.
+
+    Successive halving (asynchronous, ASHA) lets the best third of the trials that reach a
+    rung go on to the next (rungs at epochs 2, 6, 18): most trials stop after two epochs
+    and the promising ones train fully. Hyperband runs several such brackets with larger
+    first rungs; the median pruner compares each epoch with the median of finished trials.
+    """
+    if config.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
+    if config.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=2, max_resource=config.max_epochs, reduction_factor=3
+        )
     if config.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
-    if config.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=5, max_resource=config.max_epochs)
     return optuna.pruners.NopPruner()
 
 
