@@ -159,10 +159,19 @@ class CarsearchStorage(optuna.storages.RDBStorage):
         session = self.scoped_session()
         try:
             if study_id is None:
-                assert trial_id is not None
-                trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-                study_id = int(trial.study_id)
+                # A column query: loading the trial object here would keep its pre-lock state
+                # in the session, and a worker that waited for the lock would then see a queued
+                # trial that another worker has started (seen on PostgreSQL: one trial run twice).
+                found = (
+                    session.query(models.TrialModel.study_id)
+                    .filter(models.TrialModel.trial_id == trial_id)
+                    .scalar()
+                )
+                if found is None:
+                    raise KeyError(f"No trial with trial_id {trial_id} exists.")
+                study_id = int(found)
             models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+            session.expire_all()  # read every row anew under the lock
             used = (
                 session.query(sqlalchemy.func.count(models.TrialModel.trial_id))
                 .filter(models.TrialModel.study_id == study_id)
