@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import torch
 
 from carsearch.config import RunConfig
 from carsearch.device import device_label, resolve_device, set_threads
@@ -84,7 +85,7 @@ def optimize(
     study: optuna.Study,
     config: RunConfig,
     prepared: Prepared,
-    device: Any,
+    device: torch.device,
     *,
     progress: bool = False,
 ) -> None:
