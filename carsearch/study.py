@@ -71,7 +71,8 @@ def open_study(
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         first = textbook_params(config)
         if first is not None and n_existing == 0:
-            study.enqueue_trial(first, user_attrs={"origin": "textbook"})
+            # skip_if_exists: machines that create the study together queue it once.
+            study.enqueue_trial(first, user_attrs={"origin": "textbook"}, skip_if_exists=True)
     else:
         _check_resumable(config, stored, study.user_attrs.get(FINGERPRINT_ATTR), fingerprint)
     _record_plugins(study, chosen)
