@@ -150,8 +150,9 @@ def make_table(frame: pd.DataFrame, target: str | None, *, source: str) -> Table
         )
     frame = frame.astype(str).map(str.strip)
     _check_target(frame[target], target, source)
-    features = [c for c in frame.columns if c != target]
-    frame[features] = frame[features].map(lambda v: MISSING if v in _MISSING_TOKENS else v)
+    for name in frame.columns:
+        if name != target:
+            frame[name] = missing_to_category(frame[name])
     return Table(frame=frame.reset_index(drop=True), target=str(target), source=source)
 
 
