@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
+from helpers import make_frame, tiny_config
 
 from carsearch import RunConfig
 from carsearch.device import seed_everything
@@ -22,24 +21,6 @@ def _seeded_single_thread() -> None:
     """Every test starts from the same seed with one torch thread (2-core machines)."""
     torch.set_num_threads(1)
     seed_everything(0)
-
-
-def make_frame(n_rows: int = 240, seed: int = 0) -> pd.DataFrame:
-    """A learnable categorical table: the class is a rule over three of four columns."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "colour": rng.choice(["red", "green", "blue"], n_rows),
-            "size": rng.choice(["s", "m", "l", "xl"], n_rows),
-            "shape": rng.choice(["round", "square"], n_rows),
-            "noise": rng.choice(["a", "b", "c"], n_rows),
-        }
-    )
-    big = frame["size"].isin(["l", "xl"])
-    frame["label"] = np.where(
-        big & (frame["colour"] == "red"), "yes", np.where(frame["shape"] == "round", "maybe", "no")
-    )
-    return frame
 
 
 @pytest.fixture
@@ -62,15 +43,7 @@ def car_csv() -> Path:
 @pytest.fixture
 def fast_config(tmp_path: Path, tiny_csv: Path) -> RunConfig:
     """A few-second run on the tiny table, stored in a SQLite file under tmp_path."""
-    return RunConfig(
-        data=str(tiny_csv),
-        n_trials=3,
-        max_epochs=3,
-        patience=2,
-        refit_seeds=2,
-        storage=f"sqlite:///{tmp_path / 'studies.db'}",
-        device="cpu",
-    )
+    return tiny_config(tmp_path)
 
 
 #: The PostgreSQL server the multi-worker tests use (CI runs one); skipped when unreachable.

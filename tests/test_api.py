@@ -6,25 +6,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import SUMMARY_KEYS
 
 import carsearch
 from carsearch import RunConfig, StudyError
 from carsearch.study import CONFIG_ATTR, FINISHED
-
-SUMMARY_KEYS = {
-    "study",
-    "storage",
-    "n_trials",
-    "n_complete",
-    "n_pruned",
-    "n_failed",
-    "best_trial",
-    "best_value",
-    "best_params",
-    "device",
-    "wall_seconds",
-    "test",
-}
 
 
 def trial_record(study: optuna.Study) -> list[tuple]:

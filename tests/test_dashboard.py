@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 import pytest
-from processes import restore_sigint
+from helpers import restore_sigint
 
 from carsearch.cli import main
 from carsearch.export import bundle_path

@@ -12,10 +12,9 @@ import onnxruntime
 import optuna
 import pytest
 import torch
-from conftest import make_frame
+from helpers import tiny_config
 
 import carsearch
-from carsearch import RunConfig
 from carsearch.bundle import MANIFEST, ONNX, TORCHSCRIPT, WEIGHTS, sha256
 from carsearch.cli import main
 from carsearch.export import (
@@ -37,18 +36,7 @@ TINY_RUN = ["--max-epochs", "2", "--patience", "2", "--refit-seeds", "2", "--dev
 def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[carsearch.RunResult, Prepared]:
     """One small search on the tiny table, its bundle in the default place."""
     torch.set_num_threads(1)
-    folder = tmp_path_factory.mktemp("export")
-    data = folder / "tiny.csv"
-    make_frame().to_csv(data, index=False)
-    config = RunConfig(
-        data=str(data),
-        n_trials=2,
-        max_epochs=2,
-        patience=2,
-        refit_seeds=2,
-        storage=f"sqlite:///{folder / 'studies.db'}",
-        device="cpu",
-    )
+    config = tiny_config(tmp_path_factory.mktemp("export"), n_trials=2, max_epochs=2)
     return carsearch.run(config), prepare(config)
 
 

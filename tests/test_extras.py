@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from conftest import make_frame
+from helpers import make_frame
 
 import carsearch
 from carsearch import PluginError

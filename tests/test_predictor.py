@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_frame
+from helpers import make_frame, tiny_config
 
 import carsearch
-from carsearch import BundleError, ConfigError, DataError, PluginError, RunConfig, StudyError
+from carsearch import BundleError, ConfigError, DataError, PluginError, StudyError
 from carsearch.bundle import MANIFEST, WEIGHTS, sha256
 from carsearch.cli import main
 from carsearch.data import MISSING, Column, Schema
@@ -31,18 +31,7 @@ FEATURES = ["colour", "size", "shape", "noise"]
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> carsearch.RunResult:
     torch.set_num_threads(1)
-    folder = tmp_path_factory.mktemp("predictor")
-    data = folder / "tiny.csv"
-    make_frame().to_csv(data, index=False)
-    config = RunConfig(
-        data=str(data),
-        n_trials=2,
-        max_epochs=2,
-        patience=2,
-        refit_seeds=2,
-        storage=f"sqlite:///{folder / 'studies.db'}",
-        device="cpu",
-    )
+    config = tiny_config(tmp_path_factory.mktemp("predictor"), n_trials=2, max_epochs=2)
     return carsearch.run(config)
 
 

@@ -1,0 +1,75 @@
+"""Helpers the tests share: the tiny generated table, its fast run, child processes."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from carsearch import RunConfig
+
+#: The keys ``carsearch run --json`` and ``carsearch.run(...).summary`` promise.
+SUMMARY_KEYS = frozenset(
+    {
+        "study",
+        "storage",
+        "n_trials",
+        "n_complete",
+        "n_pruned",
+        "n_failed",
+        "best_trial",
+        "best_value",
+        "best_params",
+        "device",
+        "wall_seconds",
+        "test",
+    }
+)
+
+
+def make_frame(n_rows: int = 240, seed: int = 0) -> pd.DataFrame:
+    """A learnable categorical table: the class is a rule over three of four columns."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "colour": rng.choice(["red", "green", "blue"], n_rows),
+            "size": rng.choice(["s", "m", "l", "xl"], n_rows),
+            "shape": rng.choice(["round", "square"], n_rows),
+            "noise": rng.choice(["a", "b", "c"], n_rows),
+        }
+    )
+    big = frame["size"].isin(["l", "xl"])
+    frame["label"] = np.where(
+        big & (frame["colour"] == "red"), "yes", np.where(frame["shape"] == "round", "maybe", "no")
+    )
+    return frame
+
+
+def tiny_config(folder: Path, **changes: Any) -> RunConfig:
+    """A few-second run on the tiny table in ``folder`` (written if missing), stored in a
+    SQLite file there."""
+    data = folder / "tiny.csv"
+    if not data.exists():
+        make_frame().to_csv(data, index=False)
+    config = RunConfig(
+        data=str(data),
+        n_trials=3,
+        max_epochs=3,
+        patience=2,
+        refit_seeds=2,
+        storage=f"sqlite:///{folder / 'studies.db'}",
+        device="cpu",
+    )
+    return config.replace(**changes)
+
+
+def restore_sigint() -> None:
+    """``preexec_fn`` giving a child the default Ctrl-C behaviour.
+
+    A process started from a background job (as CI and ``cmd &`` do) inherits SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler: a Ctrl-C test would hang.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
