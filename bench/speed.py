@@ -27,11 +27,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import carsearch
 from carsearch import RunConfig
-from carsearch.data import Schema
-from carsearch.device import derive_seed, seed_everything, set_threads
-from carsearch.metrics import Scores, score
-from carsearch.prepare import Prepared, prepare
-from carsearch.space import suggest
+from carsearch.data.prepare import Prepared, prepare
+from carsearch.data.schema import Schema
+from carsearch.search.space import suggest
+from carsearch.training.device import derive_seed, seed_everything, set_threads
+from carsearch.training.metrics import Scores, score
 
 #: The same epoch cap as carsearch's, so both searches get the same budget of trials and epochs.
 TUTORIAL_EPOCHS = RunConfig().max_epochs

@@ -1,40 +1,36 @@
-"""The Python API: the same search the CLI runs, for notebooks and scripts."""
+"""The Python API: the searches and exports the CLI runs, for notebooks and scripts."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 
-from carsearch.config import RunConfig
-from carsearch.device import device_label, resolve_device, set_threads
-from carsearch.export import export_run
-from carsearch.prepare import Prepared, default_study_name, prepare
-from carsearch.refit import Refit, refit
-from carsearch.storage import make_storage
-from carsearch.study import (
-    FINISHED,
-    best_trial,
-    count_trials,
-    make_objective,
-    open_study,
-)
-from carsearch.workers import run_trials, run_workers
+from carsearch.config import DEFAULT_STORAGE, RunConfig
+from carsearch.data.prepare import default_study_name, prepare
+from carsearch.exceptions import StudyError
+from carsearch.pipeline import finish, optimize, summarize
+from carsearch.search.storage import make_storage
+from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
+from carsearch.summary import Summary
+from carsearch.training.device import device_label, resolve_device, set_threads
+from carsearch.training.refit import Refit
 
 logger = logging.getLogger("carsearch")
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What :func:`run` returns: the study, the refitted model and the summary."""
+    """What :func:`run` and :func:`export_study` return: study, refit, bundle, summary."""
 
     study: optuna.Study
     refit: Refit
-    summary: dict[str, Any]
+    bundle: Path
+    summary: Summary
 
 
 def run(config: RunConfig | None = None, *, progress: bool = False, **options: Any) -> RunResult:
@@ -50,7 +46,7 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     Example:
         >>> import carsearch
         >>> result = carsearch.run(n_trials=3, max_epochs=3, data="cars.csv")  # doctest: +SKIP
-        >>> result.summary["test"]["accuracy"]  # doctest: +SKIP
+        >>> result.summary.test["accuracy"]  # doctest: +SKIP
         0.97
     """
     config = config.replace(**options) if config else RunConfig(**options)
@@ -59,12 +55,8 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     device = resolve_device(config.device)
     prepared = prepare(config)
     storage = make_storage(config.storage, trial_budget=config.n_trials)
-    study = open_study(
-        config,
-        storage=storage,
-        name=default_study_name(config),
-        fingerprint=prepared.table.fingerprint(),
-    )
+    name = default_study_name(config)
+    study = open_study(config, storage=storage, name=name, table=prepared.table)
     logger.info(
         "study %r in %s: %d trials wanted, device %s",
         study.study_name,
@@ -73,69 +65,53 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
         device_label(device),
     )
     optimize(study, config, prepared, device, progress=progress)
-    best = best_trial(study)
-    final = refit(config, prepared, best.params, int(best.user_attrs["best_epoch"]), device)
-    bundle = export_run(study, config, prepared, best, final)
+    finished = finish(study, config, prepared, device)
     wall = time.perf_counter() - started
-    summary = summarize(study, config, final, device_label(device), wall)
-    return RunResult(study, final, {**summary, "bundle": str(bundle)})
+    summary = summarize(study, config.storage, finished=finished, device=device, wall_seconds=wall)
+    return RunResult(study, finished.refit, finished.bundle, summary)
 
 
-def optimize(
-    study: optuna.Study,
-    config: RunConfig,
-    prepared: Prepared,
-    device: torch.device,
+def export_study(
+    study_name: str | None = None,
     *,
-    progress: bool = False,
-) -> None:
-    """Run trials until the study holds ``config.n_trials`` finished ones (or time is up).
+    storage: str = DEFAULT_STORAGE,
+    out: str | Path | None = None,
+    data: str | None = None,
+    device: str | None = None,
+) -> RunResult:
+    """Refit a stored study's best trial exactly as ``carsearch run`` did, and export it.
 
-    The count is the study's, across every process and machine working on it. With
-    ``config.jobs > 1`` the trials run in that many worker processes (:mod:`carsearch.workers`).
+    Args:
+        study_name: the study; may be left out when the storage holds only one.
+        storage: the study's storage URL.
+        out: the bundle's folder (default ``<studies folder>/<study>/best``).
+        data: the data file, when it has moved since the search (its content must match).
+        device: train on this device instead of the stored one (numbers may then differ).
+
+    Raises:
+        StudyError: no such study, no completed trial, or data other than the study's.
+
+    Example:
+        >>> import carsearch
+        >>> carsearch.export_study("tiny", storage="sqlite:///studies.db").bundle  # doctest: +SKIP
+        PosixPath('studies/tiny/best')
     """
-    n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    if n_finished >= config.n_trials:
-        logger.info("study already holds %d finished trials", n_finished)
-        return
-    if config.jobs > 1:
-        run_workers(study, config, prepared, callbacks=(log_failure,))
-    else:
-        objective = make_objective(config, prepared, device)
-        run_trials(study, objective, config, progress=progress, callbacks=(log_failure,))
-
-
-def log_failure(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """One warning line per failed trial, with the reason the objective recorded."""
-    if trial.state == optuna.trial.TrialState.FAIL:
-        reason = trial.user_attrs.get("fail_reason", "see --debug for the traceback")
-        logger.warning("trial %d failed: %s", trial.number, reason)
-
-
-def summarize(
-    study: optuna.Study, config: RunConfig, final: Refit, device: str, wall_seconds: float
-) -> dict[str, Any]:
-    """The run's summary, as printed by ``carsearch run`` (and ``--json``)."""
-    counts = count_trials(study)
-    best = best_trial(study)
-    return {
-        "study": study.study_name,
-        "storage": config.storage,
-        "n_trials": sum(counts.values()),
-        "n_complete": counts["complete"],
-        "n_pruned": counts["pruned"],
-        "n_failed": counts["failed"],
-        "best_trial": best.number,
-        "best_value": best.value,
-        "best_params": best.params,
-        "best_epoch": best.user_attrs.get("best_epoch"),
-        "metric": config.metric,
-        "device": device,
-        "wall_seconds": round(wall_seconds, 2),
-        "refit_seeds": len(final.seeds),
-        "test": {
-            "accuracy": final.test.accuracy,
-            "macro_f1": final.test.macro_f1,
-            "log_loss": final.test.log_loss,
-        },
-    }
+    study = open_existing(study_name, storage)
+    changes = {"storage": storage, "data": data, "device": device, "out": out and str(out)}
+    config = stored_config(study).replace(**{k: v for k, v in changes.items() if v is not None})
+    if config.data is not None and not Path(config.data).is_file():
+        raise StudyError(
+            f"the data file of study {study.study_name!r}, {config.data}, is not here "
+            "(searched from another folder?); pass it with --data"
+        )
+    set_threads(config.threads)
+    torch_device = resolve_device(config.device)
+    prepared = prepare(config)
+    if study.user_attrs.get(FINGERPRINT_ATTR) not in (None, prepared.table.fingerprint()):
+        raise StudyError(
+            f"{prepared.table.source} is not the data study {study.study_name!r} was made from "
+            "(its fingerprint differs); pass the original file with --data"
+        )
+    finished = finish(study, config, prepared, torch_device)
+    summary = summarize(study, storage, finished=finished, device=torch_device)
+    return RunResult(study, finished.refit, finished.bundle, summary)

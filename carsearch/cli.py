@@ -17,6 +17,7 @@ from typing import Any
 from carsearch import plugins
 from carsearch.config import METRICS, PRUNERS, SPLITS, RunConfig
 from carsearch.exceptions import CarsearchError
+from carsearch.summary import Summary, format_next_steps, format_summary
 
 Handler = Callable[[argparse.Namespace], int]
 #: The run options' defaults come from RunConfig alone, so the CLI and the API agree.
@@ -51,7 +52,7 @@ def _configure_logging(*, debug: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="carsearch", description="Optuna search over embedding MLPs for categorical tables."
+        prog="carsearch", description="Optuna search over embedding MLPs for tables."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -144,47 +145,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = RunConfig(**_config_options(args, RunConfig))
     plugins.check_selection(config)  # an unknown or broken plugin fails before data is read
     result = run(config, progress=not args.json and sys.stderr.isatty())
-    if args.json:
-        print(json.dumps(result.summary))
-    else:
-        print(format_summary(result.summary))
+    _print_summary(result.summary, as_json=args.json)
+    if not args.json:
         print(format_next_steps(result.summary, tensorboard=config.tensorboard))
     return 0
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """The human-readable run summary."""
-    params = "\n".join(f"    {key} = {value}" for key, value in summary["best_params"].items())
-    test = summary["test"]
-    return "\n".join(
-        [
-            f"study      {summary['study']}  ({summary['storage']})",
-            f"trials     {summary['n_trials']}: {summary['n_complete']} complete, "
-            f"{summary['n_pruned']} pruned, {summary['n_failed']} failed",
-            f"best       trial {summary['best_trial']}, validation {summary['metric']} "
-            f"{summary['best_value']:.4f} at epoch {summary['best_epoch']}",
-            f"params\n{params}",
-            f"device     {summary['device']}",
-            f"wall time  {summary['wall_seconds']:.1f} s",
-            f"test       accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
-            f"(ensemble of {summary['refit_seeds']} refits on train+validation)",
-            *([f"bundle     {summary['bundle']}"] if summary.get("bundle") else []),
-        ]
-    )
-
-
-def format_next_steps(summary: dict[str, Any], *, tensorboard: str | None = None) -> str:
-    """The commands that show the study: its dashboard, its report, its TensorBoard curves."""
-    import shlex
-
-    storage, study = shlex.quote(summary["storage"]), shlex.quote(summary["study"])
-    lines = [
-        f"dashboard  carsearch dashboard --storage {storage}",
-        f"report     carsearch report --study {study} --storage {storage}",
-    ]
-    if tensorboard is not None:
-        lines.append(f"curves     tensorboard --logdir {shlex.quote(tensorboard)}")
-    return "\n".join(lines)
+def _print_summary(summary: Summary, *, as_json: bool) -> None:
+    print(json.dumps(summary.to_dict()) if as_json else format_summary(summary))
 
 
 def _add_dashboard(commands: Any) -> None:
@@ -198,7 +166,7 @@ def _add_dashboard(commands: Any) -> None:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from carsearch.dashboard import dashboard_url, open_dashboard, serve_until_interrupted
+    from carsearch.inspect.dashboard import dashboard_url, open_dashboard, serve_until_interrupted
 
     server = open_dashboard(args.storage, host=args.host, port=args.port)
     print(f"optuna-dashboard on {args.storage}: open {dashboard_url(server)}", flush=True)
@@ -216,8 +184,8 @@ def _add_report(commands: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from carsearch.export import open_existing
-    from carsearch.report import write_report
+    from carsearch.inspect.report import write_report
+    from carsearch.search.study import open_existing
 
     study = open_existing(args.study, args.storage)
     path = write_report(study, args.out or f"{study.study_name}-report.html")
@@ -227,8 +195,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _config_options(args: argparse.Namespace, config_type: type) -> dict[str, Any]:
     """The parsed options that are fields of ``config_type``."""
-    import dataclasses
-
     fields = {field.name for field in dataclasses.fields(config_type)}
     return {key: value for key, value in vars(args).items() if key in fields}
 
@@ -270,26 +236,33 @@ def _names(text: str) -> tuple[str, ...]:
 def _add_plugins(commands: Any) -> None:
     listing = commands.add_parser(
         "plugins",
-        help="list installed plugins, their packages and whether they load (exit 1 if one fails)",
+        help="list installed plugins and their packages (exit 1 if one is missing or fails)",
+    )
+    listing.add_argument(
+        "--check",
+        action="store_true",
+        help="import and instantiate each plugin (imports torch); without it, each plugin's "
+        "module is only looked up",
     )
     listing.add_argument("--json", action="store_true", help="print one JSON object per plugin")
     listing.set_defaults(handler=cmd_plugins)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    check = plugins.check_loads if args.check else plugins.check_found
     rows = [
-        {**dataclasses.asdict(info), "group": info.group, "error": plugins.check_loads(info)}
+        {**dataclasses.asdict(info), "group": info.group, "error": check(info)}
         for kind in plugins.GROUPS
         for info in sorted(plugins.entries(kind), key=lambda info: (info.name, info.package))
     ]
     if args.json:
         print("\n".join(json.dumps(row) for row in rows))
     else:
-        print(format_plugins(rows))
+        print(format_plugins(rows, ok="loads" if args.check else "found"))
     return 1 if any(row["error"] for row in rows) else 0
 
 
-def format_plugins(rows: list[dict[str, Any]]) -> str:
+def format_plugins(rows: list[dict[str, Any]], *, ok: str) -> str:
     """Each entry-point group, then one line per plugin: name, package, entry point, status."""
     cells = [(row["name"], f"{row['package']} {row['version']}", row["value"]) for row in rows]
     widths = [max((len(cell[i]) for cell in cells), default=0) for i in range(3)]
@@ -298,7 +271,7 @@ def format_plugins(rows: list[dict[str, Any]]) -> str:
         lines.append(group)
         for row, cell in zip(rows, cells, strict=True):
             if row["group"] == group:
-                status = f"FAILS: {row['error']}" if row["error"] else "loads"
+                status = f"FAILS: {row['error']}" if row["error"] else ok
                 padded = "  ".join(
                     text.ljust(width) for text, width in zip(cell, widths, strict=True)
                 )
@@ -322,22 +295,12 @@ def _add_export(commands: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from carsearch.export import export_study
+    from carsearch.api import export_study
 
     result = export_study(
         args.study, storage=args.storage, out=args.out, data=args.data, device=args.device
     )
-    summary = result.summary
-    if args.json:
-        print(json.dumps(summary))
-        return 0
-    test = summary["test"]
-    print(f"study      {summary['study']}, best trial {summary['best_trial']}")
-    print(
-        f"test       accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
-        f"(ensemble of {summary['refit_seeds']} refits on train+validation)"
-    )
-    print(f"bundle     {summary['bundle']}")
+    _print_summary(result.summary, as_json=args.json)
     return 0
 
 
@@ -357,8 +320,8 @@ def _add_predict(commands: Any) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from carsearch.data import read_frame
-    from carsearch.predictor import load
+    from carsearch.bundle.predictor import load
+    from carsearch.data.read import read_frame
 
     predictor = load(args.model, unseen=args.unseen)
     result = predictor.predict_frame(read_frame(args.input))
@@ -375,22 +338,12 @@ def _add_best(commands: Any) -> None:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from carsearch.export import open_existing
-    from carsearch.predictor import best_summary
+    from carsearch.pipeline import summarize
+    from carsearch.search.study import open_existing
 
-    summary = best_summary(open_existing(args.study, args.storage))
-    if args.json:
-        print(json.dumps(summary))
-        return 0
-    params = "\n".join(f"    {key} = {value}" for key, value in summary["best_params"].items())
-    print(f"study      {summary['study']}")
-    print(
-        f"best       trial {summary['best_trial']}, value {summary['best_value']:.4f}, "
-        f"epoch {summary['best_epoch']}"
+    _print_summary(
+        summarize(open_existing(args.study, args.storage), args.storage), as_json=args.json
     )
-    print(f"params\n{params}")
-    bundle = summary["bundle"] or f"none yet (carsearch export --study {summary['study']})"
-    print(f"bundle     {bundle}")
     return 0
 
 

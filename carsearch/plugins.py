@@ -1,5 +1,8 @@
 """The plugin registry: entry points, loaded lazily, checked strictly.
 
+Plugin authors import the base classes from here (``from carsearch.plugins import
+ModelPlugin``); they are imported on first use, so listing plugins needs no torch.
+
 Four entry-point groups extend carsearch; each maps a name to ``module:attr``, a class
 deriving from the group's base. carsearch's own built-ins are entry points of the carsearch
 distribution, registered exactly as a third-party package registers its own. Listing reads
@@ -8,7 +11,9 @@ metadata only; :func:`load` imports the one plugin asked for.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -17,6 +22,10 @@ from carsearch.exceptions import PluginError
 
 if TYPE_CHECKING:
     from carsearch.config import RunConfig
+    from carsearch.data.datasets import DatasetPlugin as DatasetPlugin
+    from carsearch.models.base import ModelPlugin as ModelPlugin
+    from carsearch.models.rules import EmbeddingRule as EmbeddingRule
+    from carsearch.training.optimizers import OptimizerPlugin as OptimizerPlugin
 
 GROUPS: dict[str, str] = {
     "models": "carsearch.models",
@@ -25,10 +34,10 @@ GROUPS: dict[str, str] = {
     "datasets": "carsearch.datasets",
 }
 _BASES: dict[str, str] = {
-    "models": "carsearch.model:ModelPlugin",
-    "embedding_rules": "carsearch.rules:EmbeddingRule",
-    "optimizers": "carsearch.optimizers:OptimizerPlugin",
-    "datasets": "carsearch.datasets:DatasetPlugin",
+    "models": "carsearch.models.base:ModelPlugin",
+    "embedding_rules": "carsearch.models.rules:EmbeddingRule",
+    "optimizers": "carsearch.training.optimizers:OptimizerPlugin",
+    "datasets": "carsearch.data.datasets:DatasetPlugin",
 }
 _NOUNS: dict[str, str] = {
     "models": "model",
@@ -46,7 +55,7 @@ class PluginInfo:
         >>> from carsearch import plugins
         >>> info = plugins.find("models", "mlp")
         >>> info.value, info.package, info.group
-        ('carsearch.model:EmbeddingMLPPlugin', 'carsearch', 'carsearch.models')
+        ('carsearch.models.mlp:EmbeddingMLPPlugin', 'carsearch', 'carsearch.models')
     """
 
     kind: str
@@ -105,6 +114,18 @@ def load(kind: str, name: str) -> Any:
     return instantiate(find(kind, name))
 
 
+@functools.cache
+def instance(kind: str, name: str) -> Any:
+    """The plugin ``name`` of ``kind``, imported and instantiated once per process.
+
+    Plugins are stateless, so one instance serves every trial, refit and bundle.
+
+    Raises:
+        PluginError: as :func:`load`.
+    """
+    return load(kind, name)
+
+
 def instantiate(info: PluginInfo) -> Any:
     """Import the plugin ``info`` declares, check its type, and return an instance.
 
@@ -133,6 +154,19 @@ def describe(kind: str, name: str) -> dict[str, str]:
         return {"name": name, "package": "?", "version": "?"}
     info = find(kind, name)
     return {"name": name, "package": info.package, "version": info.version}
+
+
+def check_found(info: PluginInfo) -> str | None:
+    """``None`` when the plugin's module is installed (found, not imported), else why not."""
+    module_name = info.value.partition(":")[0].strip()
+    origin = f"plugin {info.name!r} ({info.value}, from {info.package} {info.version})"
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as error:  # a parent package is missing or fails
+        return f"{origin} is not importable: {_reason(error)}"
+    if spec is None:
+        return f"{origin} is not importable: no module named {module_name!r}"
+    return None
 
 
 def check_loads(info: PluginInfo) -> str | None:
@@ -191,3 +225,18 @@ def _reason(error: BaseException) -> str:
 
 def _a(obj: Any) -> str:
     return f"class {obj.__qualname__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
+
+
+#: The base class of each group, by its public name (``from carsearch.plugins import ...``).
+_BASE_NAMES: dict[str, str] = {
+    "ModelPlugin": "models",
+    "EmbeddingRule": "embedding_rules",
+    "OptimizerPlugin": "optimizers",
+    "DatasetPlugin": "datasets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BASE_NAMES:
+        return _import(_BASES[_BASE_NAMES[name]])
+    raise AttributeError(f"module 'carsearch.plugins' has no attribute {name!r}")

@@ -28,14 +28,15 @@ from optuna.trial import BaseTrial, FixedTrial
 
 from carsearch import plugins
 from carsearch.config import RunConfig
-from carsearch.data import MISSING, Column, Schema, Table
-from carsearch.datasets import DatasetPlugin
+from carsearch.data.datasets import DatasetPlugin
+from carsearch.data.prepare import prepare
+from carsearch.data.schema import MISSING, Column, Schema
+from carsearch.data.table import Table
 from carsearch.exceptions import PluginError
-from carsearch.model import ModelPlugin
-from carsearch.optimizers import OptimizerPlugin
-from carsearch.prepare import prepare
-from carsearch.rules import EmbeddingRule
-from carsearch.space import replay, suggest
+from carsearch.models.base import ModelPlugin
+from carsearch.models.rules import EmbeddingRule
+from carsearch.search.space import replay, suggest
+from carsearch.training.optimizers import OptimizerPlugin
 
 #: Trial parameters that carsearch's search space itself suggests; no plugin may use them.
 SHARED_PARAMS = frozenset({"embedding_rule", "optimizer", "batch_size", "lr_scheduler"})

@@ -22,10 +22,10 @@ def main() -> None:
             refit_seeds=2,
         )
         summary = result.summary
-        print(f"best trial {summary['best_trial']}: {summary['best_params']}")
+        assert summary.test is not None  # a run always scores its refit on the test split
+        print(f"best trial {summary.best_trial}: {summary.best_params}")
         print(
-            f"test accuracy {summary['test']['accuracy']:.3f}, "
-            f"macro-F1 {summary['test']['macro_f1']:.3f}"
+            f"test accuracy {summary.test['accuracy']:.3f}, macro-F1 {summary.test['macro_f1']:.3f}"
         )
 
 

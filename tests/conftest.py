@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_frame, tiny_config
 
 from carsearch import RunConfig
-from carsearch.device import seed_everything
+from carsearch.training.device import seed_everything
+from helpers import make_frame, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CAR = REPO.parent / "shared" / "data" / "car_evaluation.csv"

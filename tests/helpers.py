@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 
 from carsearch import RunConfig
@@ -73,3 +74,8 @@ def restore_sigint() -> None:
     and Python then installs no KeyboardInterrupt handler: a Ctrl-C test would hang.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def raise_in_worker(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A callback that breaks a worker after its first trial (here, so workers can unpickle it)."""
+    raise RuntimeError(f"broken after trial {trial.number}")

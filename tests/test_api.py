@@ -6,11 +6,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import SUMMARY_KEYS
 
 import carsearch
 from carsearch import RunConfig, StudyError
-from carsearch.study import CONFIG_ATTR, FINISHED
+from carsearch.search.study import CONFIG_ATTR, FINISHED
+from helpers import SUMMARY_KEYS
 
 
 def trial_record(study: optuna.Study) -> list[tuple]:
@@ -19,7 +19,7 @@ def trial_record(study: optuna.Study) -> list[tuple]:
 
 def test_run_searches_refits_and_summarises(fast_config: RunConfig) -> None:
     result = carsearch.run(fast_config)
-    summary = result.summary
+    summary = result.summary.to_dict()
     assert SUMMARY_KEYS <= summary.keys()
     assert summary["study"] == "tiny"
     assert summary["n_complete"] + summary["n_pruned"] == 3
@@ -39,7 +39,7 @@ def test_same_seed_gives_the_same_trials(fast_config: RunConfig, tmp_path: Path)
     for name in ("a", "b"):
         config = fast_config.replace(storage=f"sqlite:///{tmp_path / name}.db", n_trials=4)
         result = carsearch.run(config)
-        records.append((trial_record(result.study), result.summary["test"]))
+        records.append((trial_record(result.study), result.summary.test))
     assert records[0] == records[1]
     other = carsearch.run(
         fast_config.replace(storage=f"sqlite:///{tmp_path}/c.db", n_trials=4, seed=1)

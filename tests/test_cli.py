@@ -12,10 +12,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import SUMMARY_KEYS, restore_sigint
 
 from carsearch.cli import main
-from carsearch.study import FINISHED
+from carsearch.search.study import FINISHED
+from helpers import SUMMARY_KEYS, restore_sigint
 
 TINY_RUN = ["--max-epochs", "3", "--patience", "2", "--refit-seeds", "1", "--device", "cpu"]
 

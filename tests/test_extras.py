@@ -16,13 +16,13 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from helpers import make_frame
 
 import carsearch
 from carsearch import PluginError
 from carsearch.cli import main
-from carsearch.space import plugin_instance
-from carsearch.study import PLUGINS_ATTR
+from carsearch.plugins import instance as plugin_instance
+from carsearch.search.study import PLUGINS_ATTR
+from helpers import make_frame
 
 resmlp = pytest.importorskip(
     "carsearch_extras.resmlp", reason="pip install ./examples/carsearch-extras"
@@ -50,7 +50,7 @@ def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_carsearch_plugins_lists_the_extras(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plugins"]) == 0
+    assert main(["plugins", "--check"]) == 0
     lines = capsys.readouterr().out.splitlines()
     version = metadata.version("carsearch-extras")
     for name in EXTRAS.values():

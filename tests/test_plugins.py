@@ -20,9 +20,11 @@ import pytest
 
 from carsearch import RunConfig, plugins
 from carsearch.cli import build_parser, main
+from carsearch.data.table import Table, make_table
 from carsearch.exceptions import PluginError
-from carsearch.model import ModelPlugin
-from carsearch.study import PLUGINS_ATTR, open_study
+from carsearch.models.base import ModelPlugin
+from carsearch.search.study import PLUGINS_ATTR, open_study
+from helpers import make_frame
 
 BUILTINS = {
     "models": {"mlp"},
@@ -31,7 +33,7 @@ BUILTINS = {
     "datasets": {"car_evaluation"},
 }
 MODEL_SOURCE = """
-    from carsearch.model import EmbeddingMLPPlugin
+    from carsearch.models.mlp import EmbeddingMLPPlugin
 
     class Model(EmbeddingMLPPlugin):
         pass
@@ -161,8 +163,8 @@ def test_wrong_type_names_the_plugin(site: FakeSite, attr: str, what: str) -> No
     site.module(
         "wrong",
         """
-        from carsearch.model import EmbeddingMLPPlugin
-        from carsearch.optimizers import Adam
+        from carsearch.models.mlp import EmbeddingMLPPlugin
+        from carsearch.training.optimizers import Adam
 
         def function():
             pass
@@ -178,7 +180,7 @@ def test_wrong_type_names_the_plugin(site: FakeSite, attr: str, what: str) -> No
         plugins.load("models", "odd")
     assert str(caught.value) == (
         f"plugin 'odd' (wrong:{attr}, from carsearch-wrong 1.0) is {what}, "
-        "not a subclass of carsearch.model.ModelPlugin"
+        "not a subclass of carsearch.models.base.ModelPlugin"
     )
 
 
@@ -186,7 +188,7 @@ def test_abstract_plugin_names_itself(site: FakeSite) -> None:
     site.module(
         "halfdone",
         """
-        from carsearch.model import ModelPlugin
+        from carsearch.models.base import ModelPlugin
 
         class Model(ModelPlugin):
             def search_space(self, trial):
@@ -255,12 +257,16 @@ def test_check_selection_fails_on_an_unknown_name(option: dict[str, object], mes
         plugins.check_selection(RunConfig(**option))  # type: ignore[arg-type]
 
 
+#: A table for the studies these tests open.
+TABLE: Table = make_table(make_frame(), "label", source="generated")
+
+
 def test_open_study_stores_the_plugins_and_warns_when_they_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'studies.db'}")
     config = RunConfig(data="table.csv", optimizers=("adam",), embedding_rules=("fastai",))
-    study = open_study(config, storage=storage, name="cars", fingerprint="f")
+    study = open_study(config, storage=storage, name="cars", table=TABLE)
     recorded = study.user_attrs[PLUGINS_ATTR]
     assert recorded == plugins.check_selection(config)
     assert recorded["models"] == [plugins.describe("models", "mlp")]
@@ -268,7 +274,7 @@ def test_open_study_stores_the_plugins_and_warns_when_they_change(
     monkeypatch.setattr(
         plugins, "describe", lambda kind, name: {"name": name, "package": "p", "version": "9"}
     )
-    resumed = open_study(config, storage=storage, name="cars", fingerprint="f")
+    resumed = open_study(config, storage=storage, name="cars", table=TABLE)
     assert resumed.user_attrs[PLUGINS_ATTR] == recorded  # the creation record is kept
     assert "study 'cars' was made with plugins" in caplog.text
 
@@ -276,7 +282,7 @@ def test_open_study_stores_the_plugins_and_warns_when_they_change(
 def test_open_study_with_an_unknown_plugin_creates_no_study(tmp_path: Path) -> None:
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'studies.db'}")
     with pytest.raises(PluginError, match="unknown model 'nope'"):
-        open_study(RunConfig(model="nope"), storage=storage, name="cars", fingerprint="f")
+        open_study(RunConfig(model="nope"), storage=storage, name="cars", table=TABLE)
     assert storage.get_all_studies() == []
 
 
@@ -288,8 +294,10 @@ def test_plugins_command_lists_every_group(capsys: pytest.CaptureFixture[str]) -
     )
     version = metadata.version("carsearch")
     assert re.search(
-        rf"^  mlp +carsearch {version} +carsearch.model:EmbeddingMLPPlugin +loads$", out, re.M
+        rf"^  mlp +carsearch {version} +carsearch.models.mlp:EmbeddingMLPPlugin +found$", out, re.M
     )
+    assert main(["plugins", "--check"]) == 0
+    assert re.search(r"^  mlp +.*EmbeddingMLPPlugin +loads$", capsys.readouterr().out, re.M)
 
 
 def test_plugins_command_shows_what_fails_and_exits_1(
@@ -297,7 +305,12 @@ def test_plugins_command_shows_what_fails_and_exits_1(
 ) -> None:
     site.module("fine", MODEL_SOURCE)
     site.dist("carsearch-mixed", "0.2", "carsearch.models", good="fine:Model", bad="gone:Model")
-    assert main(["plugins"]) == 1
+    assert main(["plugins"]) == 1  # the missing module is found missing without importing
+    assert (
+        "FAILS: plugin 'bad' (gone:Model, from carsearch-mixed 0.2) is not importable: no "
+        "module named 'gone'" in capsys.readouterr().out
+    )
+    assert main(["plugins", "--check"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[:3] == [
         "carsearch.models",

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from optuna.trial import BaseTrial
 
-from carsearch.optimizers import OptimizerPlugin
+from carsearch.plugins import OptimizerPlugin
 
 
 class AdamW(OptimizerPlugin):

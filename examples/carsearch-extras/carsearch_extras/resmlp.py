@@ -10,7 +10,7 @@ from optuna.trial import BaseTrial
 from torch import nn
 
 from carsearch.data import Schema
-from carsearch.model import ModelPlugin
+from carsearch.plugins import ModelPlugin
 
 
 class ResidualBlock(nn.Module):

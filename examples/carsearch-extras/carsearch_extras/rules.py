@@ -7,7 +7,7 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from carsearch.rules import EmbeddingRule
+from carsearch.plugins import EmbeddingRule
 
 
 class Sqrt(EmbeddingRule):

@@ -1,0 +1,1 @@
+"""Looking at studies: the HTML report, optuna-dashboard, TensorBoard curves."""

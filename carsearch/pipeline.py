@@ -1,0 +1,139 @@
+"""The steps every entry point shares: search, then best trial -> refit -> bundle, summarized.
+
+``carsearch run`` calls :func:`optimize` then :func:`finish`; ``carsearch export`` calls
+:func:`finish` on a stored study. Both describe the outcome with :func:`summarize`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+
+from carsearch.bundle.artifacts import artifact_dir, bundle_path, default_bundle_dir, publish
+from carsearch.bundle.files import write_bundle
+from carsearch.bundle.format import read_manifest
+from carsearch.config import RunConfig
+from carsearch.data.prepare import Prepared
+from carsearch.exceptions import BundleError
+from carsearch.search.objective import make_objective
+from carsearch.search.space import replay
+from carsearch.search.study import CONFIG_ATTR, FINISHED, best_trial, count_trials
+from carsearch.search.trials import log_failure, run_trials
+from carsearch.search.workers import run_workers
+from carsearch.summary import Summary
+from carsearch.training.device import device_label
+from carsearch.training.refit import Refit, refit
+
+logger = logging.getLogger("carsearch")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The refitted best configuration and the folder of its bundle."""
+
+    refit: Refit
+    bundle: Path
+
+
+def optimize(
+    study: optuna.Study,
+    config: RunConfig,
+    prepared: Prepared,
+    device: torch.device,
+    *,
+    progress: bool = False,
+) -> None:
+    """Run trials until the study holds ``config.n_trials`` finished ones (or time is up).
+
+    The count is the study's, across every process and machine working on it. With
+    ``config.jobs > 1`` the trials run in that many worker processes.
+    """
+    n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if n_finished >= config.n_trials:
+        logger.info("study already holds %d finished trials", n_finished)
+        return
+    if config.jobs > 1:
+        run_workers(study, config, prepared, callbacks=(log_failure,))
+    else:
+        objective = make_objective(config, prepared, device)
+        run_trials(study, objective, config, progress=progress, callbacks=(log_failure,))
+
+
+def finish(
+    study: optuna.Study, config: RunConfig, prepared: Prepared, device: torch.device
+) -> Finished:
+    """Refit the study's best trial on train + validation, score it on test, export it.
+
+    The bundle goes to ``config.out`` or the study's default folder, and is recorded on the
+    study and uploaded as its artifacts.
+    """
+    best = best_trial(study)
+    recipe = replay(best.params, config, prepared.schema)
+    final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
+    out = Path(config.out) if config.out else default_bundle_dir(config.storage, study.study_name)
+    provenance = {
+        "study": study.study_name,
+        "trial": best.number,
+        "metric": config.metric,
+        "best_value": best.value,
+        "data_fingerprint": prepared.table.fingerprint(),
+    }
+    bundle = write_bundle(out, prepared=prepared, final=final, extra=provenance)
+    publish(study, bundle, artifact_dir(config.storage), trial=best.number)
+    logger.info("best model exported to %s", bundle)
+    return Finished(refit=final, bundle=bundle)
+
+
+def summarize(
+    study: optuna.Study,
+    storage: str,
+    *,
+    finished: Finished | None = None,
+    device: torch.device | None = None,
+    wall_seconds: float | None = None,
+) -> Summary:
+    """The study's summary; without ``finished``, test scores come from its current bundle."""
+    counts = count_trials(study)
+    best = best_trial(study)
+    test, refit_seeds, bundle = _outcome(study, best.number, finished)
+    return Summary(
+        study=study.study_name,
+        storage=storage,
+        best_trial=best.number,
+        best_value=float(best.value if best.value is not None else float("nan")),
+        best_params=best.params,
+        best_epoch=best.user_attrs.get("best_epoch"),
+        metric=study.user_attrs.get(CONFIG_ATTR, {}).get("metric"),
+        n_trials=counts["complete"] + counts["pruned"] + counts["failed"],
+        n_complete=counts["complete"],
+        n_pruned=counts["pruned"],
+        n_failed=counts["failed"],
+        device=device_label(device) if device is not None else None,
+        wall_seconds=round(wall_seconds, 2) if wall_seconds is not None else None,
+        refit_seeds=refit_seeds,
+        test=test,
+        bundle=str(bundle) if bundle is not None else None,
+    )
+
+
+def _outcome(
+    study: optuna.Study, best: int, finished: Finished | None
+) -> tuple[dict[str, float] | None, int | None, Path | None]:
+    """Test scores, number of refits and bundle: of this run, else of the study's bundle."""
+    if finished is not None:
+        return finished.refit.test.as_dict(), len(finished.refit.seeds), finished.bundle
+    folder = bundle_path(study)
+    if folder is None:
+        return None, None, None
+    try:
+        manifest = read_manifest(folder)
+    except BundleError:
+        return None, None, folder
+    if manifest.get("trial") != best:
+        return None, None, None  # a bundle of an earlier best trial: not this one's scores
+    test = {key: manifest["test"][key] for key in ("accuracy", "macro_f1", "log_loss")}
+    return test, manifest.get("n_members"), folder

@@ -1,0 +1,163 @@
+"""The one module that reads Optuna's private RDB tables (``optuna.storages._rdb.models``).
+
+Two things need them: the **trial budget**, checked in the same transaction that starts a
+trial (so workers on any number of machines never start more trials than the study needs),
+and failing running trials that **never sent a heartbeat**. Optuna's tables are not public
+API, so ``pyproject.toml`` pins ``optuna`` to the major versions this module is tested on,
+and ``tests/search/test_rdb.py`` fails loudly when a new Optuna changes what it relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import optuna
+import sqlalchemy
+from optuna.storages._rdb import models
+from optuna.trial import FrozenTrial, TrialState
+
+from carsearch.search.sqlite import sqlite_path, tune_sqlite
+
+#: Trial states that use up a study's budget: finished, or running somewhere now.
+BUDGETED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+class BudgetReached(Exception):
+    """No trial may start: the study holds or runs as many trials as the run asked for.
+
+    Control flow between the storage and the trial loop, never shown to users.
+
+    Attributes:
+        heartbeat: whether the storage fails dead workers' trials, so that waiting for the
+            running ones to end is sure to end.
+    """
+
+    def __init__(self, message: str, *, heartbeat: bool) -> None:
+        super().__init__(message)
+        self.heartbeat = heartbeat
+
+
+class CarsearchStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, with SQLite tuned for parallel writers and a trial budget.
+
+    Args:
+        url: the database URL.
+        trial_budget: when given, a trial starts (is created, or leaves the queue) only while
+            the study holds fewer complete, pruned and running trials than this; otherwise
+            creating one raises :class:`BudgetReached` and a queued one stays queued.
+        **kwargs: passed to :class:`optuna.storages.RDBStorage`.
+
+    Example:
+        >>> storage = CarsearchStorage("sqlite:///:memory:", trial_budget=5)
+    """
+
+    def __init__(self, url: str, *, trial_budget: int | None = None, **kwargs: Any) -> None:
+        self.trial_budget = trial_budget
+        super().__init__(url, **kwargs)
+        self._tune()
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._tune()
+
+    def _tune(self) -> None:
+        # In-memory SQLite lives in one connection of one process: nothing to share or tune.
+        if sqlite_path(self.engine.url) is not None:
+            tune_sqlite(self.engine)
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        # Overridden here, not in create_new_trial: Optuna's trial cache calls this one.
+        # A template is an enqueued or added trial, not one that starts running now.
+        if template_trial is not None or self.trial_budget is None:
+            return super()._create_new_trial(study_id, template_trial)
+        with self._claim(study_id=study_id):
+            return super()._create_new_trial(study_id)
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        if state != TrialState.RUNNING or self.trial_budget is None:
+            return super().set_trial_state_values(trial_id, state, values)
+        try:
+            with self._claim(trial_id=trial_id):
+                return super().set_trial_state_values(trial_id, state, values)
+        except BudgetReached:
+            return False  # what Optuna answers when another worker took the queued trial
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Optuna's stale trials, and running ones that never sent a heartbeat.
+
+        A trial with no heartbeat at all, older than the grace period, belongs to a process
+        that died before its first heartbeat, or to a run without heartbeats (an older
+        carsearch): Optuna would leave it running forever, and the budget would wait for it.
+        """
+        stale = super()._get_stale_trial_ids(study_id)
+        assert self.heartbeat_interval is not None
+        grace = self.grace_period or 2 * self.heartbeat_interval
+        started = models.TrialModel.__table__.c.datetime_start
+        # Optuna 5 stores naive UTC there, older releases the starting process's local time.
+        if hasattr(models.TrialModel, "_datetime_start_utc"):
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+        else:
+            now = datetime.now()
+        session = self.scoped_session()
+        try:
+            silent = (
+                session.query(models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == study_id)
+                .filter(models.TrialModel.state == TrialState.RUNNING)
+                .filter(started < now - timedelta(seconds=grace))
+                .filter(~models.TrialModel.heartbeats.any())
+                .all()
+            )
+        finally:
+            session.close()
+        return stale + [int(trial_id) for (trial_id,) in silent if trial_id not in stale]
+
+    @contextmanager
+    def _claim(self, *, study_id: int | None = None, trial_id: int | None = None) -> Iterator[None]:
+        """Check the budget under the study's lock, held until the caller's commit.
+
+        Optuna's storage methods use ``self.scoped_session()``, the one session of this
+        thread, so the trial the caller starts joins the transaction opened here, and its
+        commit releases the lock (``FOR UPDATE`` on the study row; on SQLite the write lock
+        that ``BEGIN IMMEDIATE`` took).
+        """
+        assert self.trial_budget is not None
+        session = self.scoped_session()
+        try:
+            if study_id is None:
+                # A column query: loading the trial object here would keep its pre-lock state
+                # in the session, and a worker that waited for the lock would then see a queued
+                # trial that another worker has started (seen on PostgreSQL: one trial run twice).
+                found = (
+                    session.query(models.TrialModel.study_id)
+                    .filter(models.TrialModel.trial_id == trial_id)
+                    .scalar()
+                )
+                if found is None:
+                    raise KeyError(f"No trial with trial_id {trial_id} exists.")
+                study_id = int(found)
+            models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+            session.expire_all()  # read every row anew under the lock
+            used = (
+                session.query(sqlalchemy.func.count(models.TrialModel.trial_id))
+                .filter(models.TrialModel.study_id == study_id)
+                .filter(models.TrialModel.state.in_(BUDGETED))
+                .scalar()
+            )
+            if used >= self.trial_budget:
+                raise BudgetReached(
+                    f"{used} of {self.trial_budget} trials finished or running",
+                    heartbeat=self.heartbeat_interval is not None,
+                )
+        except BaseException:
+            session.rollback()
+            session.close()
+            raise
+        yield

@@ -1,0 +1,217 @@
+"""``--jobs N``: worker processes on this machine, each running the trial loop.
+
+:func:`run_workers` starts ``config.jobs`` spawned processes on this machine: each gets
+``min(threads, cores // jobs)`` torch threads and, with G GPUs, worker ``i`` gets
+``cuda:(i mod G)``. Only the parent refits and exports.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+import optuna
+import torch
+from sqlalchemy.engine import make_url
+
+from carsearch.config import RunConfig
+from carsearch.data.prepare import Prepared
+from carsearch.exceptions import CarsearchError, ConfigError
+from carsearch.search.objective import make_objective
+from carsearch.search.storage import is_server, make_storage, sqlite_path
+from carsearch.search.study import make_pruner, make_sampler
+from carsearch.search.trials import Callback, n_finished, run_trials
+from carsearch.training.device import resolve_device, set_threads
+
+logger = logging.getLogger("carsearch")
+
+
+def threads_per_worker(n_cores: int, n_jobs: int) -> int:
+    """The CPU threads each of ``n_jobs`` workers may use without oversubscribing the cores."""
+    return max(1, n_cores // n_jobs)
+
+
+def assign_device(requested: str, index: int, n_gpus: int) -> str:
+    """The device of worker ``index``: ``cuda:(index mod n_gpus)`` for ``auto`` or ``cuda``.
+
+    Any other request (``cpu``, ``cuda:1``, ``mps``), and ``auto`` without GPUs, is kept.
+
+    Example:
+        >>> [assign_device("auto", i, 2) for i in range(3)]
+        ['cuda:0', 'cuda:1', 'cuda:0']
+    """
+    if requested in ("auto", "cuda") and n_gpus > 0:
+        return f"cuda:{index % n_gpus}"
+    return requested
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def gpu_count() -> int:
+    """The CUDA GPUs this machine has."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one worker process needs (pickled to it): its place, its device, its threads."""
+
+    index: int
+    config: RunConfig
+    prepared: Prepared
+    study_name: str
+    device: str
+    threads: int
+    log_level: int
+    optuna_verbosity: int
+    callbacks: tuple[Callback, ...] = ()
+
+
+def worker_specs(
+    config: RunConfig, prepared: Prepared, study_name: str, callbacks: Sequence[Callback] = ()
+) -> list[WorkerSpec]:
+    """One spec per worker: devices dealt round-robin over the GPUs, the cores shared out.
+
+    ``callbacks`` must be picklable: module-level functions.
+    """
+    n_gpus = gpu_count() if config.device in ("auto", "cuda") else 0
+    threads = min(config.threads, threads_per_worker(available_cores(), config.jobs))
+    return [
+        WorkerSpec(
+            index=index,
+            config=config,
+            prepared=prepared,
+            study_name=study_name,
+            device=assign_device(config.device, index, n_gpus),
+            threads=threads,
+            log_level=logger.getEffectiveLevel(),
+            optuna_verbosity=optuna.logging.get_verbosity(),
+            callbacks=tuple(callbacks),
+        )
+        for index in range(config.jobs)
+    ]
+
+
+def run_workers(
+    study: optuna.Study,
+    config: RunConfig,
+    prepared: Prepared,
+    *,
+    callbacks: Sequence[Callback] = (),
+) -> None:
+    """Run ``config.jobs`` worker processes on ``study`` until it holds its trials.
+
+    ``callbacks`` (module-level functions) run in the workers after each of their trials.
+
+    Raises:
+        ConfigError: the storage is in-memory SQLite, which other processes cannot see.
+        CarsearchError: a worker raised an error (its traceback is logged at debug level),
+            or one died and the study is short of trials.
+    """
+    if not is_server(config.storage) and sqlite_path(make_url(config.storage)) is None:
+        raise ConfigError(
+            f"--jobs {config.jobs} needs a storage its workers can share, a SQLite file or a "
+            f"database server; got {config.storage}"
+        )
+    specs = worker_specs(config, prepared, study.study_name, callbacks)
+    context = multiprocessing.get_context("spawn")  # fork would copy torch and CUDA state
+    pipes = [context.Pipe(duplex=False) for _ in specs]
+    processes = [
+        context.Process(target=_worker_main, args=(spec, send), name=f"carsearch-{spec.index}")
+        for spec, (_, send) in zip(specs, pipes, strict=True)
+    ]
+    for process in processes:
+        process.start()
+    for _, send in pipes:
+        send.close()  # the parent only reads
+    logger.info("%d workers started, %d torch threads each", len(specs), specs[0].threads)
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        _stop(processes)
+        raise
+    reports = [_report(p, receive) for p, (receive, _) in zip(processes, pipes, strict=True)]
+    _raise_failures(study, config, reports)
+
+
+def run_worker(spec: WorkerSpec) -> None:
+    """The work of one worker process: open the study and run trials."""
+    logging.basicConfig(
+        level=spec.log_level,
+        format=f"%(levelname)s %(name)s[worker {spec.index}]: %(message)s",
+    )
+    optuna.logging.set_verbosity(spec.optuna_verbosity)
+    set_threads(spec.threads)
+    config = spec.config
+    storage = make_storage(config.storage, trial_budget=config.n_trials)
+    study_id = storage.get_study_id_from_name(spec.study_name)
+    n_existing = len(storage.get_all_trials(study_id, deepcopy=False))
+    study = optuna.load_study(
+        study_name=spec.study_name,
+        storage=storage,
+        sampler=make_sampler(config, n_existing, worker=spec.index + 1),
+        pruner=make_pruner(config),
+    )
+    device = resolve_device(spec.device)
+    objective = make_objective(config, spec.prepared, device)
+    run_trials(study, objective, config, callbacks=spec.callbacks)
+
+
+def _worker_main(spec: WorkerSpec, send: Connection) -> None:
+    """A worker's entry point: sends ``(None, None)``, or its error and traceback."""
+    try:
+        run_worker(spec)
+    except BaseException as error:
+        # Short enough to fit the pipe's buffer, so sending never waits for the parent.
+        send.send((f"{type(error).__name__}: {error}"[:2000], traceback.format_exc()[-8000:]))
+        raise SystemExit(1) from None
+    send.send((None, None))
+
+
+def _report(process: BaseProcess, receive: Connection) -> str | None:
+    """What went wrong in a finished worker, or ``None``."""
+    if receive.poll():
+        message, trace = receive.recv()
+        if message is not None:
+            logger.debug("%s failed:\n%s", process.name, trace)
+        return message if isinstance(message, str) else None
+    code = process.exitcode
+    if code is None or code == 0:
+        return None
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
+
+
+def _raise_failures(study: optuna.Study, config: RunConfig, reports: list[str | None]) -> None:
+    failed = [(index, report) for index, report in enumerate(reports) if report is not None]
+    if not failed:
+        return
+    listed = "; ".join(f"worker {index}: {report}" for index, report in failed)
+    died = all(report.startswith("killed by ") for _, report in failed)
+    if died and n_finished(study) >= config.n_trials:
+        logger.warning("the others finished the study, but %s", listed)
+        return
+    raise CarsearchError(f"{len(failed)} of {len(reports)} workers failed: {listed}")
+
+
+def _stop(processes: Sequence[BaseProcess]) -> None:
+    """After Ctrl-C (which the workers got too): let them record their trials, then end them."""
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()
+            process.join()

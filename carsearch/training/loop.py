@@ -1,0 +1,135 @@
+"""The training loop: ``train_epoch``, ``evaluate`` and ``fit``, each small on its own.
+
+Tensors live on the device for the whole fit and batches are index slices of them: at this
+data size a ``DataLoader``'s per-batch Python costs more than the maths.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from carsearch.data.prepare import Prepared
+from carsearch.exceptions import TrainingError
+from carsearch.training.metrics import Scores, is_better, score
+
+EpochCallback = Callable[[int, float, Scores], None]
+
+
+@dataclass(frozen=True)
+class Tensors:
+    """Category codes and labels of one split, already on the training device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @classmethod
+    def select(cls, prepared: Prepared, rows: np.ndarray, device: torch.device) -> Tensors:
+        """The rows ``rows`` of ``prepared`` on ``device``."""
+        return cls(
+            torch.as_tensor(prepared.x[rows], device=device),
+            torch.as_tensor(prepared.y[rows], device=device),
+        )
+
+
+@dataclass
+class FitResult:
+    """What a fit learned: the best epoch (1-based), its scores, and per-epoch history."""
+
+    best_epoch: int
+    best_scores: Scores | None
+    history: list[tuple[int, float, Scores]] = field(default_factory=list)
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Tensors,
+    batch_size: int,
+    generator: torch.Generator,
+) -> float:
+    """One pass over ``data`` in shuffled batches; returns the mean training loss."""
+    model.train()
+    order = torch.randperm(len(data), generator=generator).to(data.x.device)
+    total = torch.zeros((), device=data.x.device)
+    n_seen = 0
+    for start in range(0, len(data), batch_size):
+        rows = order[start : start + batch_size]
+        if len(rows) < 2:  # BatchNorm cannot train on a single row
+            continue
+        loss = nn.functional.cross_entropy(model(data.x[rows]), data.y[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(rows)
+        n_seen += len(rows)
+    return float(total) / max(n_seen, 1)
+
+
+@torch.inference_mode()
+def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Class probabilities of ``model`` (which returns logits) in eval mode."""
+    model.eval()
+    return model(x).softmax(dim=-1)
+
+
+def evaluate(model: nn.Module, data: Tensors) -> Scores:
+    """Scores of ``model`` on ``data``."""
+    return score(predict_proba(model, data.x), data.y)
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Tensors,
+    val: Tensors | None,
+    *,
+    batch_size: int,
+    max_epochs: int,
+    seed: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    metric: str = "log_loss",
+    patience: int | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train for up to ``max_epochs``, keeping the weights of the best validation epoch.
+
+    Without ``val`` every epoch is run and the last weights are kept (the refit case).
+    ``on_epoch`` sees each epoch's validation scores and may raise to stop (pruning).
+
+    Raises:
+        TrainingError: the training loss stops being finite.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    result = FitResult(best_epoch=max_epochs, best_scores=None)
+    best_state: dict[str, torch.Tensor] | None = None
+    for epoch in range(1, max_epochs + 1):
+        loss = train_epoch(model, optimizer, train, batch_size, generator)
+        if not math.isfinite(loss):
+            raise TrainingError(f"training loss became {loss} at epoch {epoch}")
+        if scheduler is not None:
+            scheduler.step()
+        if val is None:
+            continue
+        scores = evaluate(model, val)
+        result.history.append((epoch, loss, scores))
+        if on_epoch is not None:
+            on_epoch(epoch, loss, scores)
+        best = result.best_scores.get(metric) if result.best_scores else None
+        if is_better(metric, scores.get(metric), best):
+            result.best_epoch, result.best_scores = epoch, scores
+            best_state = copy.deepcopy(model.state_dict())
+        elif patience is not None and epoch - result.best_epoch >= patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result

@@ -1,0 +1,70 @@
+"""Refit the best configuration on train + validation and score it on the test split.
+
+One refit is a gamble on its seed (three seeds of the same best parameters gave 0.942 to
+0.991 test accuracy on Car Evaluation), so the final model is an :class:`Ensemble` of
+``refit_seeds`` refits whose class probabilities are averaged: the variance of one seed
+shrinks with their number, and the ensemble still exports as one module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from carsearch.config import RunConfig
+from carsearch.data.prepare import Prepared
+from carsearch.models.ensemble import Ensemble
+from carsearch.training.device import derive_seed, seed_everything
+from carsearch.training.loop import Tensors, fit
+from carsearch.training.metrics import Scores, score
+from carsearch.training.recipe import Recipe
+
+#: Keeps refit seeds apart from trial seeds (which use the trial number as key).
+_REFIT_KEY = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Refit:
+    """The refitted ensemble, the recipe it was built from, and its test scores."""
+
+    model: Ensemble
+    recipe: Recipe
+    n_epochs: int
+    seeds: tuple[int, ...]
+    test: Scores
+
+
+def refit(
+    config: RunConfig,
+    prepared: Prepared,
+    recipe: Recipe,
+    n_epochs: int,
+    device: torch.device,
+) -> Refit:
+    """Train ``config.refit_seeds`` models of ``recipe`` for ``n_epochs`` on train+val."""
+    rows = np.concatenate([prepared.split.train, prepared.split.val])
+    train = Tensors.select(prepared, rows, device)
+    seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(config.refit_seeds))
+    members = []
+    for seed in seeds:
+        seed_everything(seed)
+        member = recipe.build_model(prepared.schema).to(device)
+        optimizer = recipe.build_optimizer(member)
+        fit(
+            member,
+            optimizer,
+            train,
+            None,
+            batch_size=recipe.batch_size,
+            max_epochs=n_epochs,
+            seed=seed,
+            scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
+        )
+        members.append(member)
+    ensemble = Ensemble(members).eval()
+    test = Tensors.select(prepared, prepared.split.test, device)
+    with torch.inference_mode():
+        scores = score(ensemble(test.x), test.y)
+    return Refit(model=ensemble, recipe=recipe, n_epochs=n_epochs, seeds=seeds, test=scores)

@@ -1,0 +1,164 @@
+"""`carsearch report`: one self-contained HTML file, opened in a real (headless) browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+import carsearch
+from carsearch import RunConfig
+from carsearch.bundle.artifacts import bundle_path
+from carsearch.bundle.format import read_manifest
+from carsearch.cli import main
+from carsearch.inspect.report import SLICE_PARAMS, per_class_scores, render_report, write_report
+
+#: Records JavaScript errors into the DOM, and after loading, how many figures were drawn.
+PROBE = """<script>
+(function () {
+  function record(message) {
+    var item = document.createElement("div");
+    item.className = "js-error";
+    item.textContent = String(message);
+    (document.body || document.documentElement).appendChild(item);
+  }
+  window.addEventListener("error", function (e) { record(e.message); });
+  window.addEventListener("unhandledrejection", function (e) { record(e.reason); });
+  window.addEventListener("load", function () {
+    setTimeout(function () {
+      var figures = document.querySelectorAll(".figure");
+      var drawn = Array.prototype.filter.call(figures, function (figure) {
+        var svg = figure.querySelector(".js-plotly-plot .main-svg");
+        return svg !== null && svg.getBoundingClientRect().height > 100;
+      });
+      document.body.setAttribute("data-figures", figures.length);
+      document.body.setAttribute("data-drawn", drawn.length);
+    }, 0);
+  });
+})();
+</script>"""
+
+SECTIONS = (
+    "Optimization history",
+    "Parameter importances (PED-ANOVA)",
+    "Parallel coordinates",
+    "Intermediate values (pruning curves)",
+    *(f"Slice: {name}" for name in SLICE_PARAMS),
+    "Class distribution",
+    "Test set (export bundle): confusion matrix",
+    "Per-class precision, recall and F1",
+)
+
+
+@pytest.fixture
+def study(fast_config: RunConfig) -> optuna.Study:
+    """A finished tiny run: a few trials, a refit, and its export bundle."""
+    return carsearch.run(fast_config.replace(n_trials=4)).study
+
+
+def find_chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("no Chromium here (CI installs the Debian package chromium)")
+
+
+def chromium(page: Path, profile: Path, *options: str) -> str:
+    """Open ``page`` in headless Chromium with the network cut off; returns its stdout."""
+    command = [
+        find_chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        # Any host name fails to resolve: a page that fetches plotly.js from a CDN breaks.
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=15000",
+        *options,
+        page.as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout
+
+
+def test_report_renders_in_a_browser_without_errors(study: optuna.Study, tmp_path: Path) -> None:
+    report = write_report(study, tmp_path / "report.html")
+    probed = tmp_path / "probed.html"
+    probed.write_text(report.read_text().replace("<head>", f"<head>{PROBE}", 1))
+
+    dom = chromium(probed, tmp_path / "profile", "--dump-dom")
+    errors = re.findall(r'<div class="js-error">(.*?)</div>', dom)
+    assert errors == []
+    figures = re.search(r'data-figures="(\d+)" data-drawn="(\d+)"', dom)
+    assert figures, "the probe did not run"
+    assert figures.groups() == (str(len(SECTIONS) - 1),) * 2  # all but the per-class table
+
+    screenshot = tmp_path / "report.png"
+    chromium(
+        report, tmp_path / "profile-2", f"--screenshot={screenshot}", "--window-size=1400,5000"
+    )
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > 50_000  # drawn figures, not a blank page
+
+
+def test_report_is_one_offline_file_with_every_section(study: optuna.Study) -> None:
+    page = render_report(study)
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles == [f"Study {study.study_name}", *SECTIONS]
+    assert "<script src" not in page and "<link" not in page
+    assert page.count("<script") == len(SECTIONS)  # plotly.js once, then a script per figure
+    notes = re.findall(r'<p class="note">(.*?)</p>', page)
+    assert len(notes) == 2 and notes[1].startswith("accuracy ")  # no excuses, only facts
+    # One row per class in the per-class table, below its header.
+    table = page.split("Per-class precision, recall and F1")[1]
+    bundle = bundle_path(study)
+    assert bundle is not None
+    classes = read_manifest(bundle)["classes"]
+    assert table.count("<tr>") == 1 + len(classes)
+    assert all(f"<td>{name}</td>" in table for name in classes)
+
+
+def test_report_of_a_study_without_carsearch_parts(tmp_path: Path) -> None:
+    """A plain Optuna study: no bundle, no stored data, no carsearch parameters."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'plain.db'}", study_name="plain")
+    study.optimize(lambda trial: trial.suggest_float("x", -1, 1) ** 2, n_trials=3)
+    page = render_report(study)
+    assert "This study has no export bundle" in page
+    assert "This study did not record its data" in page
+    assert page.count("Not available for this study") == len(SLICE_PARAMS)
+
+
+def test_per_class_scores_from_a_confusion_matrix() -> None:
+    matrix = np.array([[5.0, 1.0, 0.0], [2.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    scores = per_class_scores(matrix)
+    np.testing.assert_allclose(scores["precision"], [5 / 7, 2 / 3, 0.0])
+    np.testing.assert_allclose(scores["recall"], [5 / 6, 0.5, 0.0])
+    np.testing.assert_allclose(scores["f1"], [2 * 5 / 13, 4 / 7, 0.0])
+    np.testing.assert_allclose(scores["support"], [6, 4, 0])
+
+
+def test_cli_writes_the_report(
+    study: optuna.Study, fast_config: RunConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out" / "tiny.html"
+    assert main(["report", "--storage", fast_config.storage, "--out", str(out)]) == 0
+    assert f"written to {out}" in capsys.readouterr().out
+    assert out.read_text().count('class="figure"') == len(SECTIONS) - 1
+
+
+def test_cli_report_names_the_studies_when_one_is_wrong(
+    study: optuna.Study, fast_config: RunConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "--storage", fast_config.storage, "--study", "nope"]) == 1
+    assert "'tiny'" in capsys.readouterr().err

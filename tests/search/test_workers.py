@@ -1,0 +1,118 @@
+"""carsearch.workers: --jobs N worker processes on one study, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import optuna
+import pytest
+
+import carsearch
+from carsearch import RunConfig
+from carsearch.data.prepare import default_study_name, prepare
+from carsearch.exceptions import CarsearchError, ConfigError
+from carsearch.search.storage import make_storage
+from carsearch.search.study import count_trials, open_study
+from carsearch.search.workers import (
+    assign_device,
+    available_cores,
+    run_workers,
+    threads_per_worker,
+    worker_specs,
+)
+from helpers import raise_in_worker
+
+
+@pytest.mark.parametrize(
+    ("n_cores", "n_jobs", "expected"),
+    [(2, 1, 2), (2, 2, 1), (2, 4, 1), (16, 2, 8), (16, 3, 5), (1, 8, 1)],
+)
+def test_threads_per_worker_shares_the_cores(n_cores: int, n_jobs: int, expected: int) -> None:
+    assert threads_per_worker(n_cores, n_jobs) == expected
+
+
+def test_each_worker_owns_one_gpu_round_robin() -> None:
+    assert [assign_device("auto", i, 3) for i in range(5)] == [
+        "cuda:0",
+        "cuda:1",
+        "cuda:2",
+        "cuda:0",
+        "cuda:1",
+    ]
+    assert [assign_device("cuda", i, 2) for i in range(3)] == ["cuda:0", "cuda:1", "cuda:0"]
+
+
+@pytest.mark.parametrize("requested", ["cpu", "cuda:1", "mps"])
+def test_an_explicit_device_is_kept_by_every_worker(requested: str) -> None:
+    assert {assign_device(requested, i, 4) for i in range(3)} == {requested}
+
+
+def test_without_gpus_auto_is_left_to_each_worker() -> None:
+    assert {assign_device("auto", i, 0) for i in range(3)} == {"auto"}
+
+
+def test_worker_specs_never_oversubscribe(fast_config: RunConfig) -> None:
+    config = fast_config.replace(jobs=4, threads=64)
+    specs = worker_specs(config, prepare(config), "tiny")
+    assert [spec.index for spec in specs] == [0, 1, 2, 3]
+    assert {spec.device for spec in specs} == {"cpu"}
+    assert {spec.threads for spec in specs} == {max(1, available_cores() // 4)}
+    one = worker_specs(fast_config.replace(jobs=2), prepare(fast_config), "tiny")
+    assert {spec.threads for spec in one} == {1}, "--threads stays the ceiling"
+
+
+def assert_exactly(study: optuna.Study, n_trials: int) -> None:
+    counts = count_trials(study)
+    assert counts["complete"] + counts["pruned"] == n_trials, counts
+    assert (counts["failed"], counts["running"], counts["waiting"]) == (0, 0, 0), counts
+    numbers = [trial.number for trial in study.trials]
+    assert numbers == list(range(len(numbers))), "trials lost or numbered twice"
+
+
+@pytest.mark.slow
+def test_four_sqlite_workers_on_two_cores_finish_exactly_the_asked_trials(
+    fast_config: RunConfig,
+) -> None:
+    result = carsearch.run(fast_config.replace(jobs=4, n_trials=12))
+    assert_exactly(result.study, 12)
+    assert result.summary.n_failed == 0
+    trials = result.study.trials
+    assert trials[0].user_attrs["origin"] == "textbook"
+    params = [tuple(sorted(trial.params.items())) for trial in trials]
+    assert len(set(params)) == len(params), "workers must sample apart"
+    assert {trial.user_attrs["device"] for trial in trials} == {"cpu"}
+
+
+@pytest.mark.slow
+def test_three_postgresql_workers_join_one_study(fast_config: RunConfig, postgres_url: str) -> None:
+    name = f"carsearch-test-{uuid.uuid4().hex[:12]}"
+    config = fast_config.replace(storage=postgres_url, study_name=name, jobs=3, n_trials=9)
+    try:
+        result = carsearch.run(config)
+        assert_exactly(result.study, 9)
+        assert result.summary.storage == postgres_url
+    finally:
+        try:
+            optuna.delete_study(study_name=name, storage=make_storage(postgres_url))
+        except KeyError:
+            pass  # the run failed before it made the study
+
+
+@pytest.mark.slow
+def test_a_worker_error_surfaces_in_the_parent(fast_config: RunConfig) -> None:
+    config = fast_config.replace(jobs=2, n_trials=6)
+    prepared = prepare(config)
+    study = open_study(
+        config,
+        storage=make_storage(config.storage, trial_budget=config.n_trials),
+        name=default_study_name(config),
+        table=prepared.table,
+    )
+    with pytest.raises(CarsearchError, match=r"2 of 2 workers failed: worker 0: RuntimeError"):
+        run_workers(study, config, prepared, callbacks=(raise_in_worker,))
+
+
+def test_workers_refuse_an_in_memory_study(fast_config: RunConfig) -> None:
+    config = fast_config.replace(storage="sqlite:///:memory:", jobs=2)
+    with pytest.raises(ConfigError, match=r"--jobs 2 needs a storage its workers can share"):
+        carsearch.run(config)

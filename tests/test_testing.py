@@ -1,0 +1,117 @@
+"""The built-in plugins pass the contract suite plugin authors reuse; broken plugins fail it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from optuna.trial import BaseTrial
+from torch import nn
+
+from carsearch import plugins
+from carsearch.data.schema import Schema
+from carsearch.models.mlp import EmbeddingMLPPlugin
+from carsearch.models.rules import EmbeddingRule
+from carsearch.testing import (
+    DatasetContract,
+    EmbeddingRuleContract,
+    ModelContract,
+    OptimizerContract,
+)
+from carsearch.training.optimizers import Adam
+
+
+def builtins(kind: str) -> list[str]:
+    """The names carsearch itself registers in ``kind``'s entry-point group."""
+    return sorted(info.name for info in plugins.entries(kind) if info.package == "carsearch")
+
+
+@pytest.mark.parametrize("plugin_name", builtins("models"))
+class TestModels(ModelContract):
+    pass
+
+
+@pytest.mark.parametrize("plugin_name", builtins("embedding_rules"))
+class TestEmbeddingRules(EmbeddingRuleContract):
+    pass
+
+
+@pytest.mark.parametrize("plugin_name", builtins("optimizers"))
+class TestOptimizers(OptimizerContract):
+    pass
+
+
+@pytest.mark.parametrize("plugin_name", builtins("datasets"))
+class TestDatasets(DatasetContract):
+    @pytest.fixture(autouse=True)
+    def _offline(self, car_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Car Evaluation from the shared copy; the test skips where there is none."""
+        monkeypatch.setenv("CARSEARCH_DATA_HOME", str(car_csv.parent))
+
+
+def test_every_kind_has_builtins() -> None:
+    assert {kind: builtins(kind) for kind in plugins.GROUPS} == {
+        "models": ["mlp"],
+        "embedding_rules": ["fastai", "fixed", "textbook"],
+        "optimizers": ["adam", "rmsprop", "sgd"],
+        "datasets": ["car_evaluation"],
+    }
+
+
+class _ZeroRule(EmbeddingRule):
+    def dim(self, cardinality: int, params: dict[str, Any]) -> int:
+        return cardinality // 2  # 0 for a single-category column
+
+
+class _NumpyRule(EmbeddingRule):
+    def dim(self, cardinality: int, params: dict[str, Any]) -> int:
+        return np.int64(cardinality)  # type: ignore[return-value]
+
+
+class _BareLr(Adam):
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
+        return {"lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True)}
+
+    def build(self, parameters: Any, params: dict[str, Any]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(parameters, lr=params["lr"])
+
+
+class _SharedName(EmbeddingMLPPlugin):
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
+        return {**super().search_space(trial), "batch_size": trial.suggest_int("batch_size", 1, 8)}
+
+
+class _Flat(EmbeddingMLPPlugin):
+    def build(self, schema: Schema, params: dict[str, Any], *, embedding_dims: Any) -> nn.Module:
+        return nn.Sequential(
+            super().build(schema, params, embedding_dims=embedding_dims), nn.Flatten(0)
+        )
+
+
+@pytest.mark.parametrize(
+    ("check", "plugin"),
+    [
+        (
+            EmbeddingRuleContract().test_dim_is_a_positive_int_for_cardinalities_1_to_1000,
+            _ZeroRule(),
+        ),
+        (
+            EmbeddingRuleContract().test_dim_is_a_positive_int_for_cardinalities_1_to_1000,
+            _NumpyRule(),
+        ),
+        (ModelContract().test_param_names_do_not_collide_with_the_shared_ones, _SharedName()),
+        (ModelContract().test_builds_and_gives_batch_by_classes_logits, _Flat()),
+    ],
+    ids=["dim-0", "numpy-int", "shared-name", "flat-logits"],
+)
+def test_the_suite_catches_a_broken_plugin(check: Any, plugin: Any) -> None:
+    with pytest.raises(AssertionError):
+        check(plugin)
+
+
+def test_the_suite_catches_an_unprefixed_optimizer_param() -> None:
+    with pytest.raises(AssertionError, match=r"name these bare_<param>: \['lr'\]"):
+        OptimizerContract().test_param_names_carry_the_family_prefix(_BareLr(), "bare")
