@@ -11,66 +11,56 @@ import torch
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import TrainingError
-from carsearch.inspect.tensorboard import open_curves, summary_writer_type
+from carsearch.inspect.tensorboard import TrialCurves, open_curves, summary_writer_type
 from carsearch.search.space import suggest
 from carsearch.training.device import derive_seed, device_label, seed_everything
-from carsearch.training.loop import Tensors, fit
+from carsearch.training.loop import EpochCallback, Tensors, fit
 from carsearch.training.metrics import Scores
 
 
-def make_objective(
-    config: RunConfig, prepared: Prepared, device: torch.device
-) -> Callable[[optuna.Trial], float]:
-    """The objective: sample a configuration, train it, report each epoch, return the best."""
-    train = Tensors.select(prepared, prepared.split.train, device)
-    val = Tensors.select(prepared, prepared.split.val, device)
-    label = device_label(device)
-    if config.tensorboard is not None:
-        summary_writer_type()  # a missing tensorboard fails the run now, not every trial
+class Objective:
+    """Sample a configuration on a trial, train it, report each epoch, return its best value.
 
-    def objective(trial: optuna.Trial) -> float:
-        recipe = suggest(trial, config, prepared.schema)
+    Built once per process: the splits are moved to the device here, not in every trial.
+    """
+
+    def __init__(self, config: RunConfig, prepared: Prepared, device: torch.device) -> None:
+        self.config, self.prepared, self.device = config, prepared, device
+        self.train = Tensors.select(prepared, prepared.split.train, device)
+        self.val = Tensors.select(prepared, prepared.split.val, device)
+        self.label = device_label(device)
+        if config.tensorboard is not None:
+            summary_writer_type()  # a missing tensorboard fails the run now, not every trial
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        config = self.config
+        recipe = suggest(trial, config, self.prepared.schema)
         seed = derive_seed(config.seed, trial.number)
-        trial.set_user_attr("device", label)
+        trial.set_user_attr("device", self.label)
         trial.set_user_attr("seed", seed)
         seed_everything(seed)
-        model = recipe.build_model(prepared.schema).to(device)
+        model = recipe.build_model(self.prepared.schema).to(self.device)
         optimizer = recipe.build_optimizer(model)
-        started = time.monotonic()
-        curves = open_curves(config.tensorboard, trial.number, model, train)
-
-        def on_epoch(epoch: int, loss: float, scores: Scores) -> None:
-            if curves is not None:
-                curves.log(epoch, loss, scores)
-            trial.report(scores.get(config.metric), epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
-            check_deadline(started, config.trial_timeout, epoch)
-
+        curves = open_curves(config.tensorboard, trial.number, model, self.train)
         try:
             result = fit(
                 model,
                 optimizer,
-                train,
-                val,
+                self.train,
+                self.val,
                 batch_size=recipe.batch_size,
                 max_epochs=config.max_epochs,
                 seed=seed,
                 metric=config.metric,
                 scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
                 patience=config.patience,
-                on_epoch=on_epoch,
+                on_epoch=self._reporter(trial, curves),
             )
         except TrainingError as error:
             trial.set_user_attr("fail_reason", str(error))
             raise
-        except torch.cuda.OutOfMemoryError as error:  # = torch.OutOfMemoryError (torch >= 2.5)
-            first_line = str(error).partition("\n")[0][:300]
-            reason = f"out of memory on {label}: {first_line}"
-            trial.set_user_attr("fail_reason", reason)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            raise TrainingError(reason) from error
+        except torch.cuda.OutOfMemoryError as error:  # = torch.OutOfMemoryError
+            raise self._out_of_memory(trial, error) from error
         finally:
             if curves is not None:
                 curves.close()
@@ -80,7 +70,35 @@ def make_objective(
             trial.set_user_attr(f"val_{key}", value)
         return result.best_scores.get(config.metric)
 
-    return objective
+    def _reporter(self, trial: optuna.Trial, curves: TrialCurves | None) -> EpochCallback:
+        """Each epoch: curves, report, prune, check the trial's time limit."""
+        started, metric, limit = time.monotonic(), self.config.metric, self.config.trial_timeout
+
+        def on_epoch(epoch: int, loss: float, scores: Scores) -> None:
+            if curves is not None:
+                curves.log(epoch, loss, scores)
+            trial.report(scores.get(metric), epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+            check_deadline(started, limit, epoch)
+
+        return on_epoch
+
+    def _out_of_memory(self, trial: optuna.Trial, error: BaseException) -> TrainingError:
+        """The error that fails ``trial`` instead of the whole search, its reason stored."""
+        first_line = str(error).partition("\n")[0][:300]
+        reason = f"out of memory on {self.label}: {first_line}"
+        trial.set_user_attr("fail_reason", reason)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return TrainingError(reason)
+
+
+def make_objective(
+    config: RunConfig, prepared: Prepared, device: torch.device
+) -> Callable[[optuna.Trial], float]:
+    """The objective of a search on ``prepared`` (see :class:`Objective`)."""
+    return Objective(config, prepared, device)
 
 
 def check_deadline(started: float, limit: float | None, epoch: int) -> None:
