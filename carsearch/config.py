@@ -8,7 +8,7 @@ so a study describes itself and can be refitted or resumed later.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from carsearch.exceptions import ConfigError
@@ -58,7 +58,6 @@ class RunConfig:
     trial_timeout: float | None = None
     out: str | None = None
     tensorboard: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_choice("metric", self.metric, METRICS)

@@ -34,4 +34,5 @@ def encode(frame: pd.DataFrame, schema: Schema, *, column_source: str = "input")
 
 def encode_target(series: pd.Series, schema: Schema) -> np.ndarray:
     """Class codes of a target column, in ``schema.classes`` order."""
-    return pd.Index(schema.classes).get_indexer(series.astype(str)).astype(np.int64)
+    codes: np.ndarray = pd.Index(schema.classes).get_indexer(series.astype(str))
+    return codes.astype(np.int64)

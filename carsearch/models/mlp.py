@@ -43,7 +43,8 @@ class EmbeddingMLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.layers(self.embedding_dropout(self.embedding(codes)))
+        logits: torch.Tensor = self.layers(self.embedding_dropout(self.embedding(codes)))
+        return logits
 
 
 class EmbeddingMLPPlugin(ModelPlugin):

@@ -40,7 +40,8 @@ class Fastai(EmbeddingRule):
     """``min(600, round(1.6 * n ** 0.56))``, fastai's ``emb_sz_rule``."""
 
     def dim(self, cardinality: int, params: dict[str, Any]) -> int:
-        return max(1, min(600, round(1.6 * cardinality**0.56)))
+        width: float = 1.6 * cardinality**0.56
+        return max(1, min(600, round(width)))
 
 
 class Fixed(EmbeddingRule):

@@ -100,11 +100,7 @@ class CarsearchStorage(optuna.storages.RDBStorage):
         assert self.heartbeat_interval is not None
         grace = self.grace_period or 2 * self.heartbeat_interval
         started = models.TrialModel.__table__.c.datetime_start
-        # Optuna 5 stores naive UTC there, older releases the starting process's local time.
-        if hasattr(models.TrialModel, "_datetime_start_utc"):
-            now = datetime.now(timezone.utc).replace(tzinfo=None)
-        else:
-            now = datetime.now()
+        now = datetime.now(timezone.utc).replace(tzinfo=None)  # Optuna 5 stores naive UTC
         session = self.scoped_session()
         try:
             silent = (

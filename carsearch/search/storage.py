@@ -14,7 +14,6 @@ On top of :class:`optuna.storages.RDBStorage`, :func:`make_storage` gives:
 
 from __future__ import annotations
 
-import inspect
 import logging
 import warnings
 from pathlib import Path
@@ -87,7 +86,9 @@ def make_storage(
             engine_kwargs=_engine_kwargs(parsed),
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
-            **{_STALE_CALLBACK_ARG: _retry_callback()},
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRY
+            ),
         )
 
 
@@ -146,22 +147,6 @@ def _engine_kwargs(url: URL) -> dict[str, Any]:
         return {"connect_args": {"timeout": BUSY_TIMEOUT}}
     # Long searches outlive idle server connections; test each before use.
     return {"pool_pre_ping": True}
-
-
-def _retry_callback() -> Any:
-    # Optuna 4.9 renamed the callback and its argument; older releases only know the old ones.
-    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-    if retry is None:
-        retry = optuna.storages.RetryFailedTrialCallback
-    return retry(max_retry=MAX_RETRY)
-
-
-_STALE_CALLBACK_ARG = (
-    "heartbeat_stale_trial_callback"
-    if "heartbeat_stale_trial_callback"
-    in inspect.signature(optuna.storages.RDBStorage.__init__).parameters
-    else "failed_trial_callback"
-)
 
 
 def is_server(url: str) -> bool:

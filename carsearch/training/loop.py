@@ -79,7 +79,8 @@ def train_epoch(
 def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Class probabilities of ``model`` (which returns logits) in eval mode."""
     model.eval()
-    return model(x).softmax(dim=-1)
+    logits: torch.Tensor = model(x)
+    return logits.softmax(dim=-1)
 
 
 def evaluate(model: nn.Module, data: Tensors) -> Scores:
