@@ -1,0 +1,111 @@
+"""The search space as a Markdown table, read from the code (``docs/search-space.md``).
+
+The space is define-by-run, so it is read the way Optuna reads it: :func:`suggest` runs on
+many randomly sampled trials and every distribution it asks for is recorded, with the plugin
+that asked. ``python -m carsearch.search.spacedoc > docs/search-space.md`` rewrites the page;
+a test fails when the page and the code disagree.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from carsearch import plugins
+from carsearch.config import RunConfig
+from carsearch.data.schema import Column, Schema
+from carsearch.search.space import suggest
+
+#: Random trials sampled: enough to reach every branch of the built-in space many times.
+N_SAMPLES = 400
+_KINDS = ("embedding_rules", "models", "optimizers")
+
+
+def space_table(config: RunConfig | None = None) -> str:
+    """The Markdown page of ``config``'s search space (default: the default run's)."""
+    config = config or RunConfig()
+    found = sample_distributions(config)
+    owners = _owners(config)
+    lines = [
+        "# The search space",
+        "",
+        "Generated from the code by `python -m carsearch.search.spacedoc`; do not edit by hand.",
+        "Each trial samples the shared parameters, then those of the embedding rule, model and",
+        "optimizer family it chose (a parameter of another family is not sampled).",
+        "",
+        "| parameter | of | type | values | scale |",
+        "|---|---|---|---|---|",
+    ]
+    for name in sorted(found, key=lambda n: (_order(owners.get(n, "shared")), n)):
+        kind, values, scale = describe(found[name])
+        lines.append(f"| `{name}` | {owners.get(name, 'shared')} | {kind} | {values} | {scale} |")
+    return "\n".join(lines) + "\n"
+
+
+def sample_distributions(config: RunConfig) -> dict[str, BaseDistribution]:
+    """Every parameter the space suggests over :data:`N_SAMPLES` random trials."""
+    schema = Schema((Column("a", ("x", "y", "z")),), "t", ("no", "yes"))
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study = optuna.create_study(sampler=sampler)
+    found: dict[str, BaseDistribution] = {}
+    for _ in range(N_SAMPLES):
+        trial = study.ask()
+        suggest(trial, config, schema)
+        found.update(trial.distributions)
+        study.tell(trial, 0.0)
+    return found
+
+
+def describe(distribution: BaseDistribution) -> tuple[str, str, str]:
+    """Type, values and scale of one distribution, as the table shows them."""
+    if isinstance(distribution, CategoricalDistribution):
+        return "choice", " / ".join(f"`{choice}`" for choice in distribution.choices), ""
+    if isinstance(distribution, (IntDistribution, FloatDistribution)):
+        kind = "int" if isinstance(distribution, IntDistribution) else "float"
+        scale = "log" if distribution.log else "linear"
+        return kind, f"{distribution.low:g} - {distribution.high:g}", scale
+    return type(distribution).__name__, "", ""
+
+
+def _owners(config: RunConfig) -> dict[str, str]:
+    """Each plugin parameter's plugin, as ``kind name`` (e.g. ``optimizer adam``)."""
+    chosen = plugins.selected(config)
+    owners: dict[str, str] = {}
+    for kind in _KINDS:
+        for name in chosen[kind]:
+            space = plugins.instance(kind, name).search_space
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+            for _ in range(N_SAMPLES // 4):
+                trial = study.ask()
+                space(trial)
+                owners.update({param: f"{_NOUNS[kind]} `{name}`" for param in trial.params})
+                study.tell(trial, 0.0)
+    return owners
+
+
+_NOUNS = {"embedding_rules": "rule", "models": "model", "optimizers": "optimizer"}
+
+
+def _order(owner: str) -> int:
+    for rank, noun in enumerate(("shared", "rule", "model", "optimizer")):
+        if owner.startswith(noun):
+            return rank
+    return len(_NOUNS) + 1
+
+
+def main(argv: Any = None) -> int:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sys.stdout.write(space_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
