@@ -176,7 +176,10 @@ class ModelContract(SearchSpaceContract):
             assert isinstance(model, torch.nn.Module)
             for mode, n_rows in ((True, 16), (False, 16), (False, 1)):
                 logits = model.train(mode)(random_codes(schema, n_rows))
-                assert logits.shape == (n_rows, len(schema.classes))
+                expected = (n_rows, len(schema.classes))
+                assert logits.shape == expected, (
+                    f"logits of shape {tuple(logits.shape)}, expected {expected}"
+                )
                 assert logits.dtype == torch.float32 and bool(logits.isfinite().all())
 
     def test_trains_one_step(self, plugin: ModelPlugin) -> None:

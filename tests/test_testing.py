@@ -92,23 +92,33 @@ class _Flat(EmbeddingMLPPlugin):
 
 
 @pytest.mark.parametrize(
-    ("check", "plugin"),
+    ("check", "plugin", "message"),
     [
         (
             EmbeddingRuleContract().test_dim_is_a_positive_int_for_cardinalities_1_to_1000,
             _ZeroRule(),
+            r"dim\(\) must return ints >= 1, got \[0\]",
         ),
         (
             EmbeddingRuleContract().test_dim_is_a_positive_int_for_cardinalities_1_to_1000,
             _NumpyRule(),
+            r"dim\(\) must return ints >= 1, got \[np.int64\(1\)",
         ),
-        (ModelContract().test_param_names_do_not_collide_with_the_shared_ones, _SharedName()),
-        (ModelContract().test_builds_and_gives_batch_by_classes_logits, _Flat()),
+        (
+            ModelContract().test_param_names_do_not_collide_with_the_shared_ones,
+            _SharedName(),
+            r"parameter names \['batch_size'\] are carsearch's own",
+        ),
+        (
+            ModelContract().test_builds_and_gives_batch_by_classes_logits,
+            _Flat(),
+            r"logits of shape \(48,\), expected \(16, 3\)",
+        ),
     ],
     ids=["dim-0", "numpy-int", "shared-name", "flat-logits"],
 )
-def test_the_suite_catches_a_broken_plugin(check: Any, plugin: Any) -> None:
-    with pytest.raises(AssertionError):
+def test_the_suite_catches_a_broken_plugin(check: Any, plugin: Any, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
         check(plugin)
 
 

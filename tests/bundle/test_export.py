@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import optuna
 import pytest
 import torch
@@ -95,6 +94,7 @@ def test_round_trip_bundle_torchscript_and_onnx_agree_with_the_refit(searched: t
     program = torch.jit.load(str(bundle / TORCHSCRIPT))
     with torch.inference_mode():
         np.testing.assert_allclose(program(codes).numpy(), expected, rtol=0, atol=TOLERANCE)
+    onnxruntime = pytest.importorskip("onnxruntime", reason="pip install 'carsearch[onnx]'")
     session = onnxruntime.InferenceSession(str(bundle / ONNX), providers=["CPUExecutionProvider"])
     for part in (codes, codes[:1]):  # any number of rows
         (got,) = session.run(None, {"codes": part.numpy()})
@@ -175,6 +175,7 @@ def test_onnx_falls_back_to_the_torch_export_based_exporter(
     codes = torch.as_tensor(prepared.x[prepared.split.test])
     record = save_onnx(copy.deepcopy(result.refit.model).eval(), codes, tmp_path / ONNX)
     assert record["exporter"] == "dynamo" and record["passed"], record
+    onnxruntime = pytest.importorskip("onnxruntime", reason="pip install 'carsearch[onnx]'")
     session = onnxruntime.InferenceSession(str(tmp_path / ONNX))
     assert session.run(None, {"codes": codes[:2].numpy()})[0].shape == (2, 3)
 

@@ -17,6 +17,7 @@ from carsearch.bundle.artifacts import bundle_path
 from carsearch.bundle.format import read_manifest
 from carsearch.cli import main
 from carsearch.inspect.report import SLICE_PARAMS, per_class_scores, render_report, write_report
+from helpers import tiny_config
 
 #: Records JavaScript errors into the DOM, and after loading, how many figures were drawn.
 PROBE = """<script>
@@ -55,10 +56,17 @@ SECTIONS = (
 )
 
 
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> RunConfig:
+    """One finished tiny run for the whole module: a few trials, a refit, its bundle."""
+    config = tiny_config(tmp_path_factory.mktemp("report"), n_trials=4)
+    carsearch.run(config)
+    return config
+
+
 @pytest.fixture
-def study(fast_config: RunConfig) -> optuna.Study:
-    """A finished tiny run: a few trials, a refit, and its export bundle."""
-    return carsearch.run(fast_config.replace(n_trials=4)).study
+def study(searched: RunConfig) -> optuna.Study:
+    return optuna.load_study(study_name="tiny", storage=searched.storage)
 
 
 def find_chromium() -> str:
@@ -97,17 +105,20 @@ def test_report_renders_in_a_browser_without_errors(study: optuna.Study, tmp_pat
     probed = tmp_path / "probed.html"
     probed.write_text(report.read_text().replace("<head>", f"<head>{PROBE}", 1))
 
-    dom = chromium(probed, tmp_path / "profile", "--dump-dom")
+    screenshot = tmp_path / "report.png"
+    dom = chromium(
+        probed,
+        tmp_path / "profile",
+        "--dump-dom",
+        f"--screenshot={screenshot}",
+        "--window-size=1400,5000",
+    )
     errors = re.findall(r'<div class="js-error">(.*?)</div>', dom)
     assert errors == []
     figures = re.search(r'data-figures="(\d+)" data-drawn="(\d+)"', dom)
     assert figures, "the probe did not run"
     assert figures.groups() == (str(len(SECTIONS) - 1),) * 2  # all but the per-class table
 
-    screenshot = tmp_path / "report.png"
-    chromium(
-        report, tmp_path / "profile-2", f"--screenshot={screenshot}", "--window-size=1400,5000"
-    )
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 50_000  # drawn figures, not a blank page
 
@@ -149,16 +160,16 @@ def test_per_class_scores_from_a_confusion_matrix() -> None:
 
 
 def test_cli_writes_the_report(
-    study: optuna.Study, fast_config: RunConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    searched: RunConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out" / "tiny.html"
-    assert main(["report", "--storage", fast_config.storage, "--out", str(out)]) == 0
+    assert main(["report", "--storage", searched.storage, "--out", str(out)]) == 0
     assert f"written to {out}" in capsys.readouterr().out
     assert out.read_text().count('class="figure"') == len(SECTIONS) - 1
 
 
 def test_cli_report_names_the_studies_when_one_is_wrong(
-    study: optuna.Study, fast_config: RunConfig, capsys: pytest.CaptureFixture[str]
+    searched: RunConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["report", "--storage", fast_config.storage, "--study", "nope"]) == 1
+    assert main(["report", "--storage", searched.storage, "--study", "nope"]) == 1
     assert "'tiny'" in capsys.readouterr().err
