@@ -18,9 +18,13 @@ Pruner = Literal["successive_halving", "hyperband", "median", "none"]
 Split = Literal["stratified", "ordered"]
 
 METRICS: tuple[str, ...] = ("log_loss", "accuracy", "macro_f1")
+#: Metrics where lower is better; every other one is maximized.
+MINIMIZED = frozenset({"log_loss", "rmse", "mae"})
 PRUNERS: tuple[str, ...] = ("successive_halving", "hyperband", "median", "none")
 SPLITS: tuple[str, ...] = ("stratified", "ordered")
 DEFAULT_STORAGE = "sqlite:///studies/carsearch.db"
+#: Fields given as lists in JSON and kept as tuples.
+_TUPLES = ("columns", "numeric", "categorical", "optimizers", "embedding_rules", "numeric_encoders")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +39,11 @@ class RunConfig:
 
     data: str | None = None
     target: str | None = None
+    header: bool = True
+    columns: tuple[str, ...] | None = None
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    min_category_count: int = 3
     dataset: str = "car_evaluation"
     n_trials: int = 100
     timeout: float | None = None
@@ -52,6 +61,7 @@ class RunConfig:
     model: str = "mlp"
     optimizers: tuple[str, ...] = ("sgd", "adam", "rmsprop")
     embedding_rules: tuple[str, ...] = ("textbook", "fastai", "fixed")
+    numeric_encoders: tuple[str, ...] = ("standard", "quantile", "ple", "periodic")
     refit_seeds: int = 5
     threads: int = 1
     jobs: int = 1
@@ -63,7 +73,8 @@ class RunConfig:
         _check_choice("metric", self.metric, METRICS)
         _check_choice("pruner", self.pruner, PRUNERS)
         _check_choice("split", self.split, SPLITS)
-        for name in ("n_trials", "max_epochs", "patience", "refit_seeds", "threads", "jobs"):
+        counts = ("n_trials", "max_epochs", "patience", "refit_seeds", "threads", "jobs")
+        for name in (*counts, "min_category_count"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("timeout", "trial_timeout"):
@@ -77,23 +88,28 @@ class RunConfig:
                 f"val_fraction + test_fraction must leave at least 10% for training, got "
                 f"{self.val_fraction} + {self.test_fraction}"
             )
-        for name in ("optimizers", "embedding_rules"):
+        for name in ("optimizers", "embedding_rules", "numeric_encoders"):
             if not getattr(self, name):
                 raise ConfigError(f"{name} must name at least one plugin")
+        if self.columns is not None and self.header:
+            raise ConfigError(
+                "columns names the columns of a file without a header: add --no-header"
+            )
         # Accept lists from JSON or callers, but keep the record hashable and frozen.
-        object.__setattr__(self, "optimizers", tuple(self.optimizers))
-        object.__setattr__(self, "embedding_rules", tuple(self.embedding_rules))
+        for name in _TUPLES:
+            value = getattr(self, name)
+            object.__setattr__(self, name, None if value is None else tuple(value))
 
     @property
     def metric_direction(self) -> Literal["minimize", "maximize"]:
         """The direction Optuna optimises :attr:`metric` in."""
-        return "minimize" if self.metric == "log_loss" else "maximize"
+        return "minimize" if self.metric in MINIMIZED else "maximize"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, the form stored on the study."""
         record = dataclasses.asdict(self)
-        record["optimizers"] = list(self.optimizers)
-        record["embedding_rules"] = list(self.embedding_rules)
+        for name in _TUPLES:
+            record[name] = None if record[name] is None else list(record[name])
         return record
 
     @classmethod

@@ -1,38 +1,111 @@
-"""Feature values to integer category codes, and class names to class codes."""
+"""Fitting a schema on training rows, and encoding any rows with it.
+
+Categorical values become int64 codes (0 is ``<unknown>``), numeric values float32 with NaN
+for a missing value: the two inputs every model, TorchScript program and ONNX file takes.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from carsearch.data.schema import Schema
+from carsearch.data.kinds import parse_numbers
+from carsearch.data.schema import UNKNOWN, Column, NumericColumn, Schema
+from carsearch.data.table import Table
 from carsearch.exceptions import DataError
 
+Unseen = Literal["unknown", "error"]
 
-def encode(frame: pd.DataFrame, schema: Schema, *, column_source: str = "input") -> np.ndarray:
-    """Integer codes of ``frame``'s feature columns, shape (rows, columns), in schema order.
+
+def fit_schema(table: Table, rows: np.ndarray, *, min_category_count: int) -> Schema:
+    """The schema of ``table`` learned from ``rows`` only (the training rows).
+
+    A category needs ``min_category_count`` training rows for a code of its own; rarer ones
+    share code 0, ``<unknown>``, with values never seen. Classes come from every row, so a
+    class too rare to reach the test split still has its place in the model's output.
+    """
+    part = table.frame.iloc[rows]
+    columns = tuple(_fit_column(part[name], min_category_count) for name in table.categorical)
+    numeric = tuple(_fit_numeric(name, part[name].to_numpy()) for name in table.numeric)
+    classes = tuple(sorted(table.frame[table.target].unique()))
+    return Schema(columns=columns, target=table.target, classes=classes, numeric=numeric)
+
+
+def encode_codes(
+    frame: pd.DataFrame, schema: Schema, *, source: str = "input", unseen: Unseen = "unknown"
+) -> np.ndarray:
+    """int64 codes ``(rows, categorical columns)`` of ``frame``'s categorical columns.
+
+    A value without a code of its own is code 0 when the schema has ``<unknown>``;
+    otherwise (a version-1 schema), or with ``unseen="error"``, it is an error.
 
     Raises:
-        DataError: a schema column is missing, or a value is not in its vocabulary.
+        DataError: a column is missing, or an unseen value (naming column and value).
     """
     codes = np.empty((len(frame), len(schema.columns)), dtype=np.int64)
     for j, column in enumerate(schema.columns):
-        if column.name not in frame.columns:
-            raise DataError(f"{column_source}: missing column {column.name!r}")
-        values = frame[column.name].astype(str)
-        index = pd.Index(column.categories)
-        position = index.get_indexer(values)
-        if (position < 0).any():
-            unseen = values[position < 0].iloc[0]
+        values = _column(frame, column.name, source).astype(str)
+        position = pd.Index(column.categories).get_indexer(values)
+        lenient = unseen == "unknown" and column.categories[:1] == (UNKNOWN,)
+        if (position < 0).any() and not lenient:
             raise DataError(
-                f"{column_source}: column {column.name!r} has value {unseen!r}, not seen in "
-                f"training; known values are {', '.join(column.categories)}"
+                f"{source}: column {column.name!r} has value {values[position < 0].iloc[0]!r}, "
+                f"not seen in training; known values are {', '.join(column.categories)}"
             )
-        codes[:, j] = position
+        codes[:, j] = np.where(position < 0, 0, position)
     return codes
+
+
+def encode_numbers(
+    frame: pd.DataFrame, schema: Schema, *, source: str = "input", first_line: int | None = None
+) -> np.ndarray:
+    """float32 ``(rows, numeric columns)``, NaN where a value is missing.
+
+    Raises:
+        DataError: a column is missing, or holds text or an infinite value (naming the
+            column, where it is: the file line when ``first_line`` says where the file's rows
+            start, else the row's index label, and the value).
+    """
+    numbers = np.empty((len(frame), len(schema.numeric)), dtype=np.float32)
+    for j, column in enumerate(schema.numeric):
+        values = _column(frame, column.name, source)
+        if pd.api.types.is_float_dtype(values):  # parsed already (a Table's numeric column)
+            parsed = values.to_numpy(np.float64)
+            failed = np.isinf(parsed)
+        else:
+            parsed, failed = parse_numbers(values)
+        if failed.any():
+            row = int(np.flatnonzero(failed)[0])
+            where = f"line {row + first_line}" if first_line else f"row {frame.index[row]!r}"
+            raise DataError(
+                f"{source}: column {column.name!r} is numeric, but {where} holds "
+                f"{values.iloc[row]!r}, not a finite number"
+            )
+        numbers[:, j] = parsed
+    return numbers
 
 
 def encode_target(series: pd.Series, schema: Schema) -> np.ndarray:
     """Class codes of a target column, in ``schema.classes`` order."""
     codes: np.ndarray = pd.Index(schema.classes).get_indexer(series.astype(str))
     return codes.astype(np.int64)
+
+
+def _fit_column(values: pd.Series, min_count: int) -> Column:
+    counts = values.value_counts()
+    kept = sorted(str(value) for value, n in counts.items() if n >= min_count and value != UNKNOWN)
+    return Column(str(values.name), (UNKNOWN, *kept))
+
+
+def _fit_numeric(name: str, values: np.ndarray) -> NumericColumn:
+    present = values[~np.isnan(values)]
+    median = float(np.median(present)) if len(present) else 0.0
+    return NumericColumn(name, median, missing_indicator=len(present) < len(values))
+
+
+def _column(frame: pd.DataFrame, name: str, source: str) -> pd.Series:
+    if name not in frame.columns:
+        raise DataError(f"{source}: missing column {name!r}")
+    return frame[name]

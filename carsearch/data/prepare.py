@@ -1,7 +1,8 @@
-"""From a run configuration to encoded, split data ready for training."""
+"""From a run configuration to split data, encoded for the search and for the refit."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,48 +10,93 @@ import numpy as np
 
 from carsearch import plugins
 from carsearch.config import RunConfig
-from carsearch.data.encode import encode, encode_target
+from carsearch.data.encode import encode_codes, encode_numbers, encode_target, fit_schema
 from carsearch.data.read import read_table
 from carsearch.data.schema import Schema
-from carsearch.data.split import Split, check_splittable, split_rows
+from carsearch.data.split import Split, rare_classes, split_rows
 from carsearch.data.table import Table
+
+logger = logging.getLogger("carsearch")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Every row of a table encoded with one schema: codes, numbers and labels."""
+
+    schema: Schema
+    codes: np.ndarray
+    numbers: np.ndarray
+    y: np.ndarray
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A table with its schema, its split and its integer codes."""
+    """A table, its split, and its encodings.
+
+    ``search`` uses a schema fitted on the training rows (what trials train and validate
+    with), ``final`` one fitted on training and validation rows (what the refit trains
+    with). Neither has seen a test row.
+    """
 
     table: Table
-    schema: Schema
     split: Split
-    x: np.ndarray
-    y: np.ndarray
+    search: Encoded
+    final: Encoded
+    rare_classes: tuple[str, ...] = ()
+
+    @property
+    def refit_rows(self) -> np.ndarray:
+        return np.concatenate([self.split.train, self.split.val])
 
 
 def load_table(config: RunConfig) -> Table:
     """The table a run searches on: ``config.data`` if given, else the named data set."""
     if config.data is not None:
-        return read_table(config.data, config.target)
+        return read_table(
+            config.data,
+            config.target,
+            header=config.header,
+            columns=config.columns,
+            numeric=config.numeric,
+            categorical=config.categorical,
+        )
     table: Table = plugins.instance("datasets", config.dataset).load()
     return table
 
 
 def prepare(config: RunConfig, table: Table | None = None) -> Prepared:
-    """Load (unless given), check, encode and split the run's table."""
+    """Load (unless given), check, split and encode the run's table."""
     table = table if table is not None else load_table(config)
-    if config.split == "stratified":
-        check_splittable(table)
-    schema = table.schema()
-    x = encode(table.features, schema, column_source=table.source)
-    y = encode_target(table.frame[table.target], schema)
+    rare = rare_classes(table) if config.split == "stratified" else []
+    if rare:
+        logger.warning(
+            "%s: class(es) %s have fewer than 3 rows: kept for training, not in the test split",
+            table.source,
+            ", ".join(map(repr, rare)),
+        )
+    labels = encode_target(table.frame[table.target], Schema((), table.target, _classes(table)))
     split = split_rows(
-        y,
+        labels,
         kind=config.split,
         val_fraction=config.val_fraction,
         test_fraction=config.test_fraction,
         seed=config.seed,
     )
-    return Prepared(table=table, schema=schema, split=split, x=x, y=y)
+    search = encode(table, split.train, config.min_category_count)
+    final = encode(table, np.concatenate([split.train, split.val]), config.min_category_count)
+    return Prepared(table, split, search, final, tuple(rare))
+
+
+def encode(table: Table, rows: np.ndarray, min_category_count: int) -> Encoded:
+    """Every row of ``table``, encoded with a schema fitted on ``rows``."""
+    schema = fit_schema(table, rows, min_category_count=min_category_count)
+    features = table.features
+    return Encoded(
+        schema=schema,
+        codes=encode_codes(features, schema, source=table.source),
+        numbers=encode_numbers(features, schema, source=table.source),
+        y=encode_target(table.frame[table.target], schema),
+    )
 
 
 def default_study_name(config: RunConfig) -> str:
@@ -58,3 +104,7 @@ def default_study_name(config: RunConfig) -> str:
     if config.study_name:
         return config.study_name
     return Path(config.data).stem if config.data else config.dataset
+
+
+def _classes(table: Table) -> tuple[str, ...]:
+    return tuple(sorted(table.frame[table.target].unique()))

@@ -3,37 +3,74 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from carsearch.data.kinds import parse_numbers
 from carsearch.data.table import Table, make_table
 from carsearch.exceptions import DataError
 
 _DELIMITERS = ",;\t|"
 
 
-def read_table(path: str | Path, target: str | None = None) -> Table:
-    """Read a CSV or TSV file of categorical columns.
+def read_table(
+    path: str | Path,
+    target: str | None = None,
+    *,
+    header: bool = True,
+    columns: Sequence[str] | None = None,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+) -> Table:
+    """Read a CSV or TSV file and decide each column's kind (see :mod:`carsearch.data.kinds`).
 
-    Missing feature values (empty, ``?``, ``NA``...) become their own category
-    ``"<missing>"``; a missing target value is an error.
+    Args:
+        path: the file.
+        target: the target column's name or 1-based number (default: the last column).
+        header: whether the first line names the columns; without one they are named
+            ``c1..cN``, or ``columns``.
+        columns: names for a file without a header line, one per column.
+        numeric: columns read as numbers whatever the rule says.
+        categorical: columns read as categories whatever the rule says.
 
     Raises:
         DataError: naming the file and the column, value or rule that failed.
     """
-    return make_table(read_frame(path), target, source=str(path))
+    frame = read_frame(path, header=header, columns=columns)
+    return make_table(
+        frame,
+        target,
+        source=str(path),
+        numeric=numeric,
+        categorical=categorical,
+        first_line=2 if header else 1,
+    )
 
 
-def read_frame(path: str | Path) -> pd.DataFrame:
+def read_frame(
+    path: str | Path, *, header: bool = True, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """A CSV or TSV file as a DataFrame of unchanged strings (also what ``predict`` reads).
 
     Raises:
-        DataError: the file is missing, empty, not UTF-8, malformed or has no header line.
+        DataError: the file is missing, empty, not UTF-8 or malformed; its first line looks
+            like data although a header is expected; ``columns`` does not fit its width.
     """
     path = Path(path)
     text = _read_text(path)
-    return _parse(path, text, _sniff_delimiter(path, text))
+    rows = _parse(path, text, _sniff_delimiter(path, text))
+    if header:
+        return _with_header(rows, str(path))
+    names = list(columns) if columns is not None else [f"c{i + 1}" for i in range(rows.shape[1])]
+    if len(names) != rows.shape[1]:
+        raise DataError(
+            f"{path}: --columns names {len(names)} columns, but the file has {rows.shape[1]}"
+        )
+    rows.columns = names
+    return rows
 
 
 def _read_text(path: Path) -> str:
@@ -63,13 +100,14 @@ def _sniff_delimiter(path: Path, text: str) -> str:
     delimiter, count = max(counts.items(), key=lambda item: item[1])
     if count == 0:
         raise DataError(
-            f"{path}: the header line has a single field; need at least one feature column and "
+            f"{path}: the first line has a single field; need at least one feature column and "
             "a target column, separated by comma, semicolon, tab or '|'"
         )
     return delimiter
 
 
 def _parse(path: Path, text: str, delimiter: str) -> pd.DataFrame:
+    """Every line of ``text`` as a row of strings, the first line included."""
     try:
         rows = pd.read_csv(
             io.StringIO(text),
@@ -83,20 +121,34 @@ def _parse(path: Path, text: str, delimiter: str) -> pd.DataFrame:
         )
     except pd.errors.ParserError as error:
         raise DataError(f"{path}: malformed table ({str(error).strip()})") from None
-    header = [name.strip() for name in rows.iloc[0]]
+    return rows
+
+
+def _with_header(rows: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The first row as the column names, after checking it looks like a header."""
     frame = rows.iloc[1:].reset_index(drop=True)
-    frame.columns = header
-    _check_header(frame, str(path))
+    frame.columns = [name.strip() for name in rows.iloc[0]]
+    _check_header(frame, source)
     return frame
 
 
 def _check_header(frame: pd.DataFrame, source: str) -> None:
-    """A first row whose every field reappears in its column is data, not a header."""
+    """A first row whose every field is a value of its column is data, not a header.
+
+    A field is a value of its column when it reappears there, or when it is a number in a
+    column of numbers (a header names columns; it does not measure them).
+    """
     if len(frame) < 2:
         return
-    looks_like_data = all(name in set(frame.iloc[:, j]) for j, name in enumerate(frame.columns))
-    if looks_like_data:
+    if all(_is_value_of(str(name), frame.iloc[:, j]) for j, name in enumerate(frame.columns)):
         raise DataError(
             f"{source}: the first line ({', '.join(map(str, frame.columns))}) looks like data, "
-            "not a header; add a header line naming the columns"
+            "not a header; add a header line naming the columns, or pass --no-header"
         )
+
+
+def _is_value_of(field: str, column: pd.Series) -> bool:
+    if field in set(column):
+        return True
+    numbers, failed = parse_numbers(pd.concat([pd.Series([field]), column], ignore_index=True))
+    return not failed[0] and not np.isnan(numbers[0]) and failed.mean() < 0.1

@@ -9,7 +9,8 @@ import numpy as np
 from carsearch.data.table import Table
 from carsearch.exceptions import DataError
 
-_MIN_CLASS_ROWS = 3  # one row each for train, validation and test
+#: Rows a class needs to appear in train, validation and test.
+MIN_CLASS_ROWS = 3
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ def split_rows(
 ) -> Split:
     """Split row indices into train, validation and test.
 
-    ``stratified`` keeps each class's share in every part (shuffled by ``seed``).
+    ``stratified`` keeps each class's share in every part (shuffled by ``seed``); a class
+    with fewer than 3 rows cannot be in all three, so its rows all go to training.
     ``ordered`` reproduces the textbook: the last ``test_fraction`` of rows are the test
     set and the ``val_fraction`` just before them the validation set, in file order.
     """
@@ -41,6 +43,9 @@ def split_rows(
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for label in np.unique(labels):
         rows = rng.permutation(np.flatnonzero(labels == label))
+        if len(rows) < MIN_CLASS_ROWS:
+            parts[0].append(rows)
+            continue
         n_test = max(1, round(len(rows) * test_fraction))
         n_val = max(1, round(len(rows) * val_fraction))
         cuts = [len(rows) - n_test - n_val, len(rows) - n_test]
@@ -50,13 +55,18 @@ def split_rows(
     return Split(train, val, test)
 
 
-def check_splittable(table: Table) -> None:
-    """Every class needs a row in each of train, validation and test."""
+def rare_classes(table: Table) -> list[str]:
+    """Classes with fewer than 3 rows: kept for training, absent from validation and test.
+
+    Raises:
+        DataError: fewer than two classes have 3 rows or more: nothing left to validate on.
+    """
     counts = table.frame[table.target].value_counts()
-    small = counts[counts < _MIN_CLASS_ROWS]
-    if not small.empty:
-        label, count = small.index[0], int(small.iloc[0])
+    rare = sorted(str(label) for label in counts.index[counts < MIN_CLASS_ROWS])
+    if len(counts) - len(rare) < 2:
         raise DataError(
-            f"{table.source}: class {label!r} of column {table.target!r} has {count} row(s); "
-            f"each class needs at least {_MIN_CLASS_ROWS} to appear in train, validation and test"
+            f"{table.source}: target column {table.target!r} needs at least two classes with "
+            f"{MIN_CLASS_ROWS} rows or more (one each for train, validation and test); "
+            f"classes with fewer: {', '.join(rare)}"
         )
+    return rare

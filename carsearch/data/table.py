@@ -1,62 +1,160 @@
-"""A validated table: a DataFrame of strings and the name of its target column."""
+"""A validated table: its feature columns by kind, and the name of its target column.
+
+Categorical columns hold stripped strings (a missing value is the category ``<missing>``),
+numeric columns float64 (a missing value is NaN), the target its class names.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from carsearch.data.schema import MISSING, Column, Schema
+from carsearch.data.kinds import (
+    CATEGORICAL,
+    MISSING_TOKENS,
+    NUMERIC,
+    Overrides,
+    infer_kinds,
+    parse_numbers,
+)
+from carsearch.data.schema import CLASSIFICATION, MISSING
 from carsearch.exceptions import DataError
 
-_MISSING_TOKENS = frozenset({"", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
+#: Rows hashed at a time by :meth:`Table.fingerprint`, to bound its memory.
+_HASH_CHUNK = 100_000
 
 
 @dataclass(frozen=True)
 class Table:
-    """A categorical table: every cell a string, one column the target."""
+    """A table ready to encode: kept features by kind, dropped ones with their reasons.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"size": ["1.5", "2", "", "4"], "t": ["a", "b", "a", "b"]})
+        >>> make_table(frame, "t", source="example").kinds
+        {'size': 'numeric'}
+    """
 
     frame: pd.DataFrame
     target: str
     source: str
+    kinds: dict[str, str] = field(default_factory=dict)
+    dropped: dict[str, str] = field(default_factory=dict)
+    task: str = CLASSIFICATION
+    first_line: int = 2
 
     @property
     def features(self) -> pd.DataFrame:
-        return self.frame.drop(columns=[self.target])
+        return self.frame[list(self.kinds)]
 
-    def schema(self) -> Schema:
-        """Vocabularies sorted, so the same data always gives the same codes."""
-        columns = tuple(
-            Column(str(name), tuple(sorted(self.frame[name].unique())))
-            for name in self.frame.columns
-            if name != self.target
-        )
-        classes = tuple(sorted(self.frame[self.target].unique()))
-        return Schema(columns=columns, target=self.target, classes=classes)
+    @property
+    def categorical(self) -> list[str]:
+        return [name for name, kind in self.kinds.items() if kind == CATEGORICAL]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [name for name, kind in self.kinds.items() if kind == NUMERIC]
+
+    def class_counts(self) -> dict[str, int]:
+        counts = self.frame[self.target].value_counts().sort_index()
+        return {str(label): int(n) for label, n in counts.items()}
 
     def describe(self) -> dict[str, object]:
-        """Source, row count, target and class counts: what a study records of its data."""
-        counts = self.frame[self.target].value_counts().sort_index()
+        """What a study records of its data: source, rows, target, kinds, class counts."""
         return {
             "source": self.source,
             "rows": len(self.frame),
             "target": self.target,
-            "class_counts": {str(label): int(n) for label, n in counts.items()},
+            "task": self.task,
+            "kinds": dict(self.kinds),
+            "dropped": dict(self.dropped),
+            "class_counts": self.class_counts() if self.task == CLASSIFICATION else {},
         }
 
     def fingerprint(self) -> str:
-        """A sha256 of the table's content and column order (not of the file's bytes)."""
-        digest = hashlib.sha256()
-        digest.update("\x1f".join(self.frame.columns).encode())
-        for row in self.frame.itertuples(index=False):
-            digest.update(("\x1e" + "\x1f".join(row)).encode())
+        """A sha256 of the table's content and column order (not of the file's bytes).
+
+        Row by row: the column names joined by ``\\x1f``, then each row as ``\\x1e`` and its
+        cells joined by ``\\x1f`` (numbers as Python writes them, ``nan`` when missing), so a
+        table of strings hashes as carsearch 0.1 hashed it and its studies still resume.
+        """
+        digest = hashlib.sha256("\x1f".join(self.frame.columns).encode())
+        for start in range(0, len(self.frame), _HASH_CHUNK):
+            text = self.frame.iloc[start : start + _HASH_CHUNK].astype(str)
+            rows = text.iloc[:, 0].str.cat([text[name] for name in text.columns[1:]], sep="\x1f")
+            digest.update(("\x1e" + rows).str.cat().encode())
         return digest.hexdigest()
 
 
-def make_table(frame: pd.DataFrame, target: str | None, *, source: str) -> Table:
-    """Validate a DataFrame as a categorical table (``target`` defaults to the last column)."""
+def make_table(
+    frame: pd.DataFrame,
+    target: str | None = None,
+    *,
+    source: str,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    first_line: int = 2,
+) -> Table:
+    """Validate a DataFrame of strings as a table, deciding each feature column's kind.
+
+    Args:
+        frame: the cells as read, strings (or values that print as the file wrote them).
+        target: the target column's name, or its 1-based number; default the last column.
+        source: what to call the table in messages (its file's path).
+        numeric: columns to read as numbers whatever the rule says.
+        categorical: columns to read as categories whatever the rule says (kept even when
+            the rule would drop them).
+        first_line: the file line of the first row, for messages (2 after a header).
+
+    Raises:
+        DataError: naming the source and the column, value or rule that failed.
+    """
+    _check_shape(frame, source)
+    target = resolve_target(frame, target, source)
+    frame = frame.astype(str).map(str.strip)
+    _check_target(frame[target], target, source, first_line)
+    overrides = Overrides(numeric, categorical)
+    kinds = infer_kinds(frame, target, source=source, overrides=overrides, first_line=first_line)
+    columns: dict[str, pd.Series] = {}
+    for name, kind in kinds.kinds.items():
+        values = frame[name]
+        columns[name] = (
+            pd.Series(parse_numbers(values)[0], name=name)
+            if kind == NUMERIC
+            else missing_to_category(values)
+        )
+    columns[target] = frame[target]
+    kept = [name for name in frame.columns if name in columns]
+    table = pd.DataFrame({name: columns[name] for name in kept}).reset_index(drop=True)
+    return Table(table, str(target), source, kinds.kinds, kinds.dropped, first_line=first_line)
+
+
+def resolve_target(frame: pd.DataFrame, target: str | None, source: str) -> str:
+    """The target column's name: the one given, the 1-based column number given, or the last."""
+    columns = [str(name) for name in frame.columns]
+    if target is None:
+        return columns[-1]
+    if target in columns:
+        return target
+    if target.isdigit() and 1 <= int(target) <= len(columns):
+        return columns[int(target) - 1]
+    raise DataError(
+        f"{source}: no target column {target!r}; columns are {', '.join(columns)} "
+        f"(or give a column number, 1 to {len(columns)})"
+    )
+
+
+def missing_to_category(values: pd.Series) -> pd.Series:
+    """Feature values as stripped strings, missing ones (NaN, empty, ``?``...) as ``MISSING``."""
+    text = values.astype(str).str.strip()
+    return text.mask(values.isna() | text.isin(MISSING_TOKENS), MISSING)
+
+
+def _check_shape(frame: pd.DataFrame, source: str) -> None:
     if frame.shape[1] < 2:
         raise DataError(f"{source}: need at least one feature column and a target column")
     if frame.empty:
@@ -67,29 +165,12 @@ def make_table(frame: pd.DataFrame, target: str | None, *, source: str) -> Table
     duplicated = frame.columns[frame.columns.duplicated()].tolist()
     if duplicated:
         raise DataError(f"{source}: column names must be unique; repeated: {duplicated}")
-    target = frame.columns[-1] if target is None else target
-    if target not in frame.columns:
-        raise DataError(
-            f"{source}: no target column {target!r}; columns are {', '.join(frame.columns)}"
-        )
-    frame = frame.astype(str).map(str.strip)
-    _check_target(frame[target], target, source)
-    for name in frame.columns:
-        if name != target:
-            frame[name] = missing_to_category(frame[name])
-    return Table(frame=frame.reset_index(drop=True), target=str(target), source=source)
 
 
-def missing_to_category(values: pd.Series) -> pd.Series:
-    """Feature values as stripped strings, missing ones (NaN, empty, ``?``...) as ``MISSING``."""
-    text = values.astype(str).str.strip()
-    return text.mask(values.isna() | text.isin(_MISSING_TOKENS), MISSING)
-
-
-def _check_target(target: pd.Series, name: str, source: str) -> None:
-    missing = target.isin(_MISSING_TOKENS)
+def _check_target(target: pd.Series, name: str, source: str, first_line: int) -> None:
+    missing = target.isin(MISSING_TOKENS)
     if missing.any():
-        line = int(np.flatnonzero(missing.to_numpy())[0]) + 2
+        line = int(np.flatnonzero(missing.to_numpy())[0]) + first_line
         raise DataError(
             f"{source}: target column {name!r} has {int(missing.sum())} missing value(s), "
             f"first on line {line}; every row needs a class"

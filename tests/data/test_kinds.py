@@ -1,0 +1,94 @@
+"""Column kinds: inferred by one rule, overridden by --numeric and --categorical."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+
+from carsearch.data.kinds import Overrides, infer_kinds, parse_numbers
+from carsearch.exceptions import DataError
+
+ROWS = 40
+
+# (name, values over ROWS rows, expected kind or "dropped: <reason start>")
+COLUMNS = [
+    ("ints", [str(i % 7) for i in range(ROWS)], "numeric"),
+    ("floats_with_gaps", ["1.5", "", "2.25", "NA"] * 10, "numeric"),
+    ("scientific", ["1e3", "-2.5E-2", "+7", " 8 "] * 10, "numeric"),
+    ("words", ["red", "blue"] * 20, "categorical"),
+    ("mostly_numbers", ["1", "2", "3", "4more"] * 10, "categorical"),
+    ("infinite", ["1", "inf"] * 20, "categorical"),
+    ("constant", ["same"] * ROWS, "dropped: constant"),
+    ("all_missing", ["", "?"] * 20, "dropped: constant"),
+    ("identifier", [f"id{i}" for i in range(ROWS)], "dropped: an identifier"),
+    ("numeric_identifier", [str(1000 + i) for i in range(ROWS)], "numeric"),
+]
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    columns = {name: values for name, values, _ in COLUMNS}
+    return pd.DataFrame({**columns, "label": ["a", "b"] * 20})
+
+
+@pytest.mark.parametrize(("name", "values", "expected"), COLUMNS, ids=[c[0] for c in COLUMNS])
+def test_the_rule_decides_each_kind(
+    frame: pd.DataFrame, name: str, values: list[str], expected: str
+) -> None:
+    kinds = infer_kinds(frame, "label", source="t.csv", overrides=Overrides())
+    if expected.startswith("dropped: "):
+        assert kinds.dropped[name].startswith(expected.removeprefix("dropped: "))
+        assert name not in kinds.kinds
+    else:
+        assert kinds.kinds[name] == expected
+
+
+def test_dropped_columns_are_named_in_one_warning_each(
+    frame: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="carsearch"):
+        infer_kinds(frame, "label", source="t.csv", overrides=Overrides())
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and all(line.startswith("t.csv: column '") for line in lines)
+    assert any(
+        "'identifier' dropped: an identifier (40 distinct values in 40 rows)" in line
+        for line in lines
+    )
+
+
+def test_a_short_table_keeps_its_many_valued_columns() -> None:
+    frame = pd.DataFrame({"name": ["ann", "bob", "cy", "di"], "label": ["a", "b", "a", "b"]})
+    assert infer_kinds(frame, "label", source="t", overrides=Overrides()).kinds == {
+        "name": "categorical"
+    }
+
+
+def test_overrides_win_and_keep_what_the_rule_drops(frame: pd.DataFrame) -> None:
+    overrides = Overrides(numeric=["ints"], categorical=["floats_with_gaps", "identifier"])
+    kinds = infer_kinds(frame, "label", source="t", overrides=overrides)
+    assert kinds.kinds["floats_with_gaps"] == "categorical"
+    assert kinds.kinds["identifier"] == "categorical" and "identifier" not in kinds.dropped
+
+
+@pytest.mark.parametrize(
+    ("numeric", "categorical", "message"),
+    [
+        (["price"], [], r"t.csv: --numeric names no column 'price'; columns are ints, "),
+        ([], ["label"], r"t.csv: --categorical names the target column 'label'"),
+        (["ints"], ["ints"], r"column 'ints' is in both --numeric and --categorical"),
+        (["words"], [], r"column 'words' is to be numeric, but line 2 holds 'red'"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], message: str
+) -> None:
+    with pytest.raises(DataError, match=message):
+        infer_kinds(frame, "label", source="t.csv", overrides=Overrides(numeric, categorical))
+
+
+def test_parse_numbers_reads_missing_as_nan_and_flags_the_rest() -> None:
+    numbers, failed = parse_numbers(pd.Series(["1", "", "x", "nan", "-inf", " 2.5 "]))
+    assert failed.tolist() == [False, False, True, False, True, False]
+    assert numbers[0] == 1.0 and numbers[5] == 2.5 and pd.isna(numbers[1]) and pd.isna(numbers[3])
