@@ -23,7 +23,7 @@ MOVED: dict[str, tuple[str, ...]] = {
         "carsearch.models.base",
         "carsearch.models.mlp",
         "carsearch.models.embedding",
-        "carsearch.models.ensemble",
+        "carsearch.models.network",
     ),
     "carsearch.rules": ("carsearch.models.rules",),
     "carsearch.optimizers": ("carsearch.training.optimizers",),

@@ -3,7 +3,7 @@
 Plugin authors import the base classes from here (``from carsearch.plugins import
 ModelPlugin``); they are imported on first use, so listing plugins needs no torch.
 
-Four entry-point groups extend carsearch; each maps a name to ``module:attr``, a class
+Five entry-point groups extend carsearch; each maps a name to ``module:attr``, a class
 deriving from the group's base. carsearch's own built-ins are entry points of the carsearch
 distribution, registered exactly as a third-party package registers its own. Listing reads
 metadata only; :func:`load` imports the one plugin asked for.
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from carsearch.config import RunConfig
     from carsearch.data.datasets import DatasetPlugin as DatasetPlugin
     from carsearch.models.base import ModelPlugin as ModelPlugin
+    from carsearch.models.numeric import NumericEncoder as NumericEncoder
     from carsearch.models.rules import EmbeddingRule as EmbeddingRule
     from carsearch.training.optimizers import OptimizerPlugin as OptimizerPlugin
 
@@ -31,18 +32,21 @@ GROUPS: dict[str, str] = {
     "models": "carsearch.models",
     "embedding_rules": "carsearch.embedding_rules",
     "optimizers": "carsearch.optimizers",
+    "numeric_encoders": "carsearch.numeric_encoders",
     "datasets": "carsearch.datasets",
 }
 _BASES: dict[str, str] = {
     "models": "carsearch.models.base:ModelPlugin",
     "embedding_rules": "carsearch.models.rules:EmbeddingRule",
     "optimizers": "carsearch.training.optimizers:OptimizerPlugin",
+    "numeric_encoders": "carsearch.models.numeric:NumericEncoder",
     "datasets": "carsearch.data.datasets:DatasetPlugin",
 }
 _NOUNS: dict[str, str] = {
     "models": "model",
     "embedding_rules": "embedding rule",
     "optimizers": "optimizer",
+    "numeric_encoders": "numeric encoder",
     "datasets": "data set",
 }
 
@@ -184,6 +188,7 @@ def selected(config: RunConfig) -> dict[str, list[str]]:
         "models": [config.model],
         "embedding_rules": list(config.embedding_rules),
         "optimizers": list(config.optimizers),
+        "numeric_encoders": list(config.numeric_encoders),
     }
     if config.data is None:
         names["datasets"] = [config.dataset]
@@ -232,6 +237,7 @@ _BASE_NAMES: dict[str, str] = {
     "ModelPlugin": "models",
     "EmbeddingRule": "embedding_rules",
     "OptimizerPlugin": "optimizers",
+    "NumericEncoder": "numeric_encoders",
     "DatasetPlugin": "datasets",
 }
 

@@ -1,4 +1,4 @@
-"""Per-column category embeddings stored as one table."""
+"""Per-column category embeddings of different widths, stored as one table."""
 
 from __future__ import annotations
 
@@ -11,28 +11,32 @@ from torch import nn
 class FusedEmbedding(nn.Module):
     """One embedding per column, stored as a single table: the same math, one lookup.
 
-    Column ``j``'s rows live at ``offsets[j]:offsets[j] + cardinality[j]`` and its width in
-    its own block of output features; a fixed mask keeps every other block at zero, so the
-    sum over columns equals the concatenation of per-column embeddings.
+    Column ``j``'s categories are rows ``offsets[j]:offsets[j] + cardinality[j]`` of a table
+    as wide as the widest column; a lookup gives ``(batch, columns, widest)``, of which each
+    column keeps its first ``dims[j]`` values, so the result equals the concatenation of
+    per-column ``nn.Embedding(cardinality[j], dims[j])`` outputs. Code 0 of every column
+    (``<unknown>``) starts at zero: a value never seen in training adds nothing at first.
+
+    Example:
+        >>> FusedEmbedding([3, 5], [2, 4])(torch.tensor([[0, 4], [2, 1]])).shape
+        torch.Size([2, 6])
     """
 
-    mask: torch.Tensor
     offsets: torch.Tensor
+    keep: torch.Tensor
 
     def __init__(self, cardinalities: Sequence[int], dims: Sequence[int]) -> None:
         super().__init__()
-        n_rows, width = sum(cardinalities), sum(dims)
-        self.weight = nn.Parameter(torch.randn(n_rows, width))
-        mask = torch.zeros(n_rows, width)
-        row = col = 0
-        for cardinality, dim in zip(cardinalities, dims, strict=True):
-            mask[row : row + cardinality, col : col + dim] = 1.0
-            row, col = row + cardinality, col + dim
+        widest = max(dims)
+        self.weight = nn.Parameter(torch.randn(sum(cardinalities), widest))
         offsets = torch.tensor([0, *cardinalities[:-1]]).cumsum(0)
-        self.register_buffer("mask", mask)
+        with torch.no_grad():
+            self.weight[offsets] = 0.0
+        keep = [j * widest + i for j, dim in enumerate(dims) for i in range(dim)]
         self.register_buffer("offsets", offsets)
-        self.out_features = width
+        self.register_buffer("keep", torch.tensor(keep, dtype=torch.long))
+        self.out_features = sum(dims)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        table = self.weight * self.mask
-        return nn.functional.embedding(codes + self.offsets, table).sum(dim=1)
+        rows = nn.functional.embedding(codes + self.offsets, self.weight)
+        return rows.flatten(1)[:, self.keep]

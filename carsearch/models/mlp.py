@@ -1,4 +1,4 @@
-"""The embedding MLP, the textbook's model done right (built-in model ``mlp``)."""
+"""The MLP of the PyTorch textbook, searched (built-in model ``mlp``)."""
 
 from __future__ import annotations
 
@@ -9,46 +9,45 @@ import torch
 from optuna.trial import BaseTrial
 from torch import nn
 
-from carsearch.data.schema import Schema
 from carsearch.models.base import ModelPlugin
-from carsearch.models.embedding import FusedEmbedding
 
 
-class EmbeddingMLP(nn.Module):
-    """Embeddings, then ``[Linear, ReLU, BatchNorm1d, Dropout] * n``, then a linear head."""
+class MLP(nn.Module):
+    """``[Linear, ReLU, BatchNorm1d, Dropout] * n``, then a linear head.
+
+    Example:
+        >>> MLP(4, [16, 8], 3, dropout=0.1, batch_norm=True)(torch.randn(2, 4)).shape
+        torch.Size([2, 3])
+    """
 
     def __init__(
         self,
-        cardinalities: Sequence[int],
-        embedding_dims: Sequence[int],
+        n_features: int,
         hidden: Sequence[int],
-        n_classes: int,
+        n_outputs: int,
         *,
         dropout: float,
-        embedding_dropout: float,
         batch_norm: bool,
     ) -> None:
         super().__init__()
-        self.embedding = FusedEmbedding(cardinalities, embedding_dims)
-        self.embedding_dropout = nn.Dropout(embedding_dropout)
         layers: list[nn.Module] = []
-        width = self.embedding.out_features
+        width = n_features
         for units in hidden:
             layers += [nn.Linear(width, units), nn.ReLU()]
             if batch_norm:
                 layers.append(nn.BatchNorm1d(units))
             layers.append(nn.Dropout(dropout))
             width = units
-        layers.append(nn.Linear(width, n_classes))
+        layers.append(nn.Linear(width, n_outputs))
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.layers(self.embedding_dropout(self.embedding(codes)))
-        return logits
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        outputs: torch.Tensor = self.layers(features)
+        return outputs
 
 
 class EmbeddingMLPPlugin(ModelPlugin):
-    """The searched embedding MLP (built-in model ``mlp``)."""
+    """The searched MLP: 1-4 layers of 8-512 units, dropout, batch norm on or off."""
 
     def search_space(self, trial: BaseTrial) -> dict[str, Any]:
         n_layers = trial.suggest_int("n_layers", 1, 4)
@@ -56,20 +55,15 @@ class EmbeddingMLPPlugin(ModelPlugin):
         for i in range(n_layers):
             params[f"n_units_l{i}"] = trial.suggest_int(f"n_units_l{i}", 8, 512, log=True)
         params["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
-        params["embedding_dropout"] = trial.suggest_float("embedding_dropout", 0.0, 0.5)
         params["batch_norm"] = trial.suggest_categorical("batch_norm", [True, False])
         return params
 
-    def build(
-        self, schema: Schema, params: dict[str, Any], *, embedding_dims: Sequence[int]
-    ) -> nn.Module:
+    def build(self, n_features: int, n_outputs: int, params: dict[str, Any]) -> nn.Module:
         hidden = [int(params[f"n_units_l{i}"]) for i in range(int(params["n_layers"]))]
-        return EmbeddingMLP(
-            schema.cardinalities,
-            embedding_dims,
+        return MLP(
+            n_features,
             hidden,
-            len(schema.classes),
+            n_outputs,
             dropout=float(params["dropout"]),
-            embedding_dropout=float(params["embedding_dropout"]),
             batch_norm=bool(params["batch_norm"]),
         )

@@ -1,0 +1,121 @@
+"""The whole network of a configuration, and the ensemble that predicts with several.
+
+A :class:`NetworkSpec` is everything needed to build a network again (the plugins, their
+parameters, the embedding widths, the numeric encoder's fitted statistics), as JSON: a trial
+builds one, a refit builds several from the same spec, and a bundle stores it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from carsearch import plugins
+from carsearch.data.schema import CLASSIFICATION, Schema
+from carsearch.models.embedding import FusedEmbedding
+from carsearch.models.inputs import Inputs, NumericInput
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """How to build a network: its model plugin, parameters, widths and numeric state."""
+
+    model: str
+    params: dict[str, Any]
+    embedding_dims: tuple[int, ...]
+    numeric_state: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "params": self.params,
+            "embedding_dims": list(self.embedding_dims),
+            "numeric_state": self.numeric_state,
+        }
+
+
+class Network(nn.Module):
+    """``(codes, numbers)`` to raw outputs: the shared input block, then the model plugin's."""
+
+    scale: torch.Tensor
+
+    def __init__(self, inputs: Inputs, backbone: nn.Module) -> None:
+        super().__init__()
+        self.inputs = inputs
+        self.backbone = backbone
+
+    def forward(self, codes: torch.Tensor, numbers: torch.Tensor) -> torch.Tensor:
+        outputs: torch.Tensor = self.backbone(self.inputs(codes, numbers))
+        return outputs
+
+
+class Ensemble(nn.Module):
+    """Members of one configuration, their predictions averaged: the exported model.
+
+    ``forward`` returns class probabilities ``(rows, classes)`` for classification and
+    values in the target's units ``(rows,)`` for regression; a member that is itself an
+    ensemble (outputs ``(rows, k, outputs)``) has its ``k`` predictions averaged first.
+    """
+
+    scale: torch.Tensor
+
+    def __init__(
+        self,
+        members: list[Network],
+        *,
+        task: str = CLASSIFICATION,
+        scale: tuple[float, float] = (0.0, 1.0),
+    ) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.task = task
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+
+    def forward(self, codes: torch.Tensor, numbers: torch.Tensor) -> torch.Tensor:
+        predictions = [self.predict(member(codes, numbers)) for member in self.members]
+        return torch.stack(predictions).mean(dim=0)
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        """One member's raw outputs as probabilities, or as values in the target's units."""
+        if self.task == CLASSIFICATION:
+            probabilities = outputs.softmax(dim=-1)
+            return probabilities.mean(dim=1) if probabilities.dim() == 3 else probabilities
+        values = outputs.mean(dim=1) if outputs.dim() == 3 else outputs
+        return values.squeeze(-1) * self.scale[1] + self.scale[0]
+
+
+def build_network(spec: NetworkSpec, schema: Schema) -> Network:
+    """A fresh, randomly initialised network of ``spec`` for ``schema``'s columns."""
+    embedding = (
+        FusedEmbedding(schema.cardinalities, spec.embedding_dims) if schema.columns else None
+    )
+    numeric = None
+    if schema.numeric:
+        assert spec.numeric_state is not None, "a numeric column needs a fitted encoder"
+        encoder = plugins.instance("numeric_encoders", str(spec.params["numeric_encoding"]))
+        numeric = NumericInput(
+            [column.median for column in schema.numeric],
+            [j for j, column in enumerate(schema.numeric) if column.missing_indicator],
+            encoder.build(spec.numeric_state, spec.params),
+        )
+    dropout = float(spec.params.get("embedding_dropout", 0.0))
+    inputs = Inputs(embedding, numeric, embedding_dropout=dropout)
+    model = plugins.instance("models", spec.model)
+    return Network(inputs, model.build(inputs.out_features, schema.n_outputs, spec.params))
+
+
+def fit_numeric_state(
+    schema: Schema, numbers: np.ndarray, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The numeric encoder's statistics of ``numbers`` (training rows, NaN median-imputed)."""
+    if not schema.numeric:
+        return None
+    medians = np.array([column.median for column in schema.numeric], dtype=np.float64)
+    values = np.where(np.isnan(numbers), medians, numbers).astype(np.float64)
+    encoder = plugins.instance("numeric_encoders", str(params["numeric_encoding"]))
+    state: dict[str, Any] = encoder.fit(values, params)
+    return state
