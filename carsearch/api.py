@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 
 from carsearch.config import DEFAULT_STORAGE, RunConfig
+from carsearch.data.describe import kinds_line
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import finish, optimize, summarize
@@ -54,6 +55,7 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     set_threads(config.threads)
     device = resolve_device(config.device)
     prepared = prepare(config)
+    logger.info("%s", kinds_line(prepared.table))
     storage = make_storage(config.storage, trial_budget=config.n_trials)
     name = default_study_name(config)
     study = open_study(config, storage=storage, name=name, table=prepared.table)

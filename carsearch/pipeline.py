@@ -72,7 +72,7 @@ def finish(
     study and uploaded as its artifacts.
     """
     best = best_trial(study)
-    recipe = replay(best.params, config, prepared.schema)
+    recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
     final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
     out = Path(config.out) if config.out else default_bundle_dir(config.storage, study.study_name)
     provenance = {
@@ -125,7 +125,7 @@ def _outcome(
 ) -> tuple[dict[str, float] | None, int | None, Path | None]:
     """Test scores, number of refits and bundle: of this run, else of the study's bundle."""
     if finished is not None:
-        return finished.refit.test.as_dict(), len(finished.refit.seeds), finished.bundle
+        return dict(finished.refit.test), len(finished.refit.seeds), finished.bundle
     folder = bundle_path(study)
     if folder is None:
         return None, None, None

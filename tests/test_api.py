@@ -19,6 +19,7 @@ def trial_record(study: optuna.Study) -> list[tuple]:
 
 
 def test_run_searches_refits_and_summarises(fast_config: RunConfig) -> None:
+    fast_config = fast_config.replace(max_epochs=20, patience=20)  # enough steps to learn
     result = carsearch.run(fast_config)
     summary = result.summary.to_dict()
     assert SUMMARY_KEYS <= summary.keys()

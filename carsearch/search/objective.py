@@ -12,6 +12,7 @@ from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import TrainingError
 from carsearch.inspect.tensorboard import TrialCurves, open_curves, summary_writer_type
+from carsearch.models.network import build_network
 from carsearch.search.space import suggest
 from carsearch.training.device import derive_seed, device_label, seed_everything
 from carsearch.training.loop import EpochCallback, Tensors, fit
@@ -26,28 +27,32 @@ class Objective:
 
     def __init__(self, config: RunConfig, prepared: Prepared, device: torch.device) -> None:
         self.config, self.prepared, self.device = config, prepared, device
-        self.train = Tensors.select(prepared, prepared.split.train, device)
-        self.val = Tensors.select(prepared, prepared.split.val, device)
+        self.encoded, self.rows = prepared.search, prepared.split.train
+        self.train = Tensors.select(self.encoded, prepared.split.train, device)
+        self.val = Tensors.select(self.encoded, prepared.split.val, device)
         self.label = device_label(device)
         if config.tensorboard is not None:
             summary_writer_type()  # a missing tensorboard fails the run now, not every trial
 
     def __call__(self, trial: optuna.Trial) -> float:
         config = self.config
-        recipe = suggest(trial, config, self.prepared.schema)
+        recipe = suggest(trial, config, self.encoded.schema, len(self.rows))
         seed = derive_seed(config.seed, trial.number)
         trial.set_user_attr("device", self.label)
         trial.set_user_attr("seed", seed)
         seed_everything(seed)
-        model = recipe.build_model(self.prepared.schema).to(self.device)
+        task = recipe.task(self.encoded, self.rows, self.device)
+        model = build_network(recipe.spec(self.encoded, self.rows), self.encoded.schema)
+        model = model.to(self.device)
         optimizer = recipe.build_optimizer(model)
-        curves = open_curves(config.tensorboard, trial.number, model, self.train)
+        curves = open_curves(config.tensorboard, trial.number, model, self.train, task)
         try:
             result = fit(
                 model,
                 optimizer,
                 self.train,
                 self.val,
+                task=task,
                 batch_size=recipe.batch_size,
                 max_epochs=config.max_epochs,
                 seed=seed,
@@ -66,9 +71,9 @@ class Objective:
                 curves.close()
         assert result.best_scores is not None  # fit with validation always scores
         trial.set_user_attr("best_epoch", result.best_epoch)
-        for key, value in result.best_scores.as_dict().items():
+        for key, value in result.best_scores.items():
             trial.set_user_attr(f"val_{key}", value)
-        return result.best_scores.get(config.metric)
+        return result.best_scores[config.metric]
 
     def _reporter(self, trial: optuna.Trial, curves: TrialCurves | None) -> EpochCallback:
         """Each epoch: curves, report, prune, check the trial's time limit."""
@@ -77,7 +82,7 @@ class Objective:
         def on_epoch(epoch: int, loss: float, scores: Scores) -> None:
             if curves is not None:
                 curves.log(epoch, loss, scores)
-            trial.report(scores.get(metric), epoch)
+            trial.report(scores[metric], epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
             check_deadline(started, limit, epoch)

@@ -7,6 +7,7 @@ trial, and the refit replays the best parameters through it with
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
@@ -14,48 +15,84 @@ from optuna.trial import BaseTrial
 
 from carsearch import plugins
 from carsearch.config import RunConfig
-from carsearch.data.schema import Schema
+from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.training.recipe import Recipe
 from carsearch.training.schedulers import LR_SCHEDULERS
+from carsearch.training.tasks import CLASS_WEIGHTS
 
-#: Batches of 32 or 64 rows spend most of a step in per-step overhead at this data size and
-#: gained no test accuracy here; 128-512 reached 1.000 on all three seeds of Car Evaluation.
+#: Batch sizes for the smallest tables: at Car Evaluation's size (1,106 training rows),
+#: batches of 32 or 64 spend most of a step in per-step overhead and gained no test accuracy;
+#: 128-512 reached 1.000 on all three seeds. Larger tables scale them (see batch_sizes).
 BATCH_SIZES: tuple[int, ...] = (128, 256, 512)
+#: The largest batch the smallest choice grows to on large tables.
+MAX_FIRST_BATCH = 2048
 
 #: The PyTorch textbook's hand-tuned configuration, enqueued as a new study's first trial.
 TEXTBOOK_PARAMS: dict[str, Any] = {
     "embedding_rule": "textbook",
+    "embedding_dropout": 0.4,
     "n_layers": 3,
     "n_units_l0": 200,
     "n_units_l1": 100,
     "n_units_l2": 50,
     "dropout": 0.4,
-    "embedding_dropout": 0.4,
     "batch_norm": True,
     "optimizer": "adam",
     "adam_lr": 0.001,
+    "class_weight": "none",
 }
+#: Values of parameters added to the space after a study began: replaying one of its older
+#: trials (to refit or export it) uses these, which is what those trials trained with.
+ADDED_LATER: dict[str, Any] = {"class_weight": "none"}
 
 
-def suggest(trial: BaseTrial, config: RunConfig, schema: Schema) -> Recipe:
-    """Sample (or, with a ``FixedTrial``, replay) one configuration."""
-    rule_name = trial.suggest_categorical("embedding_rule", list(config.embedding_rules))
-    rule = plugins.instance("embedding_rules", str(rule_name))
-    params: dict[str, Any] = {"embedding_rule": rule_name, **rule.search_space(trial)}
-    dims = tuple(rule.dim(cardinality, params) for cardinality in schema.cardinalities)
+def batch_sizes(n_train: int) -> tuple[int, ...]:
+    """Three batch sizes, doubling, that keep an epoch at about 8-32 steps or more.
+
+    The smallest is the power of two nearest ``n_train / 32``, at least 128 and at most
+    :data:`MAX_FIRST_BATCH`: Car Evaluation keeps 128-512, and a table of 100,000 rows gets
+    2048-8192, so its epochs are not thousands of tiny steps.
+    """
+    nearest = 2 ** round(math.log2(max(n_train, 1) / 32))
+    first = min(max(BATCH_SIZES[0], nearest), MAX_FIRST_BATCH)
+    return (first, 2 * first, 4 * first)
+
+
+def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -> Recipe:
+    """Sample (or, with a ``FixedTrial``, replay) one configuration.
+
+    Shared parameters exist only where they apply: the embedding rule and its dropout for a
+    table with categorical columns, the numeric encoding for one with numeric columns, the
+    class weights for a classification target.
+    """
+    params: dict[str, Any] = {}
+    dims: tuple[int, ...] = ()
+    if schema.columns:
+        rule_name = str(trial.suggest_categorical("embedding_rule", list(config.embedding_rules)))
+        rule = plugins.instance("embedding_rules", rule_name)
+        params.update(embedding_rule=rule_name, **rule.search_space(trial))
+        dims = tuple(rule.dim(column.n_categories, params) for column in schema.columns)
+        params["embedding_dropout"] = trial.suggest_float("embedding_dropout", 0.0, 0.5)
+    if schema.numeric:
+        encoding = str(trial.suggest_categorical("numeric_encoding", list(config.numeric_encoders)))
+        params["numeric_encoding"] = encoding
+        params.update(plugins.instance("numeric_encoders", encoding).search_space(trial))
     params.update(plugins.instance("models", config.model).search_space(trial))
     optimizer = str(trial.suggest_categorical("optimizer", list(config.optimizers)))
     params["optimizer"] = optimizer
     params.update(plugins.instance("optimizers", optimizer).search_space(trial))
-    batch_size = int(trial.suggest_categorical("batch_size", list(BATCH_SIZES)))
+    if schema.task == CLASSIFICATION:
+        params["class_weight"] = trial.suggest_categorical("class_weight", list(CLASS_WEIGHTS))
+    batch_size = int(trial.suggest_categorical("batch_size", list(batch_sizes(n_train))))
     lr_scheduler = str(trial.suggest_categorical("lr_scheduler", list(LR_SCHEDULERS)))
     params.update(batch_size=batch_size, lr_scheduler=lr_scheduler)
     return Recipe(config.model, optimizer, dims, batch_size, lr_scheduler, params)
 
 
-def replay(params: dict[str, Any], config: RunConfig, schema: Schema) -> Recipe:
+def replay(params: dict[str, Any], config: RunConfig, schema: Schema, n_train: int) -> Recipe:
     """The recipe of stored trial ``params``, through the same code as the search."""
-    return suggest(optuna.trial.FixedTrial(params), config, schema)
+    fixed = {**ADDED_LATER, **params}
+    return suggest(optuna.trial.FixedTrial(fixed), config, schema, n_train)
 
 
 def textbook_params(config: RunConfig) -> dict[str, Any] | None:

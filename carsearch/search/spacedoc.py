@@ -58,7 +58,7 @@ def sample_distributions(config: RunConfig) -> dict[str, BaseDistribution]:
     found: dict[str, BaseDistribution] = {}
     for _ in range(N_SAMPLES):
         trial = study.ask()
-        suggest(trial, config, schema)
+        suggest(trial, config, schema, n_train=1000)
         found.update(trial.distributions)
         study.tell(trial, 0.0)
     return found

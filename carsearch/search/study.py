@@ -31,6 +31,12 @@ PLUGINS_ATTR = "carsearch_plugins"
 #: The data file's path is not one: the data fingerprint checks its content instead.
 STUDY_DEFINING: tuple[str, ...] = (
     "target",
+    "header",
+    "columns",
+    "numeric",
+    "categorical",
+    "min_category_count",
+    "numeric_encoders",
     "dataset",
     "split",
     "val_fraction",
@@ -75,6 +81,7 @@ def open_study(
             # skip_if_exists: machines that create the study together queue it once.
             study.enqueue_trial(first, user_attrs={"origin": "textbook"}, skip_if_exists=True)
     else:
+        _check_kinds(study.user_attrs.get(DATA_ATTR), table)
         _check_resumable(config, stored, study.user_attrs.get(FINGERPRINT_ATTR), fingerprint)
     _record_plugins(study, chosen)
     return study
@@ -166,6 +173,7 @@ def _check_resumable(
     config: RunConfig, stored: dict[str, Any], stored_fingerprint: str | None, fingerprint: str
 ) -> None:
     current = config.to_dict()
+    stored = RunConfig.from_dict(stored).to_dict()  # options added since: their defaults
     changed = [key for key in STUDY_DEFINING if stored.get(key) != current.get(key)]
     if changed:
         key = changed[0]
@@ -178,6 +186,20 @@ def _check_resumable(
             "the study was made from other data (its fingerprint differs); "
             "use --study NEW_NAME to search this data"
         )
+
+
+def _check_kinds(recorded: Any, table: Table) -> None:
+    """A resumed study's columns must keep their kinds (0.1 studies: all categorical)."""
+    kinds = recorded.get("kinds") if isinstance(recorded, dict) else None
+    if kinds is None:
+        kinds = {name: "categorical" for name in table.kinds}  # carsearch 0.1 knew no others
+    for name in sorted(set(kinds) | set(table.kinds)):
+        was, now = kinds.get(name, "dropped"), table.kinds.get(name, "dropped")
+        if was != now:
+            raise StudyError(
+                f"the study was made with column {name!r} {was}, this run reads it as {now}; "
+                "its trials do not apply to this table: search it with --study NEW_NAME"
+            )
 
 
 def open_existing(study_name: str | None, storage: str) -> optuna.Study:

@@ -15,29 +15,32 @@ import numpy as np
 import torch
 from torch import nn
 
-from carsearch.data.prepare import Prepared
+from carsearch.data.prepare import Encoded
 from carsearch.exceptions import TrainingError
-from carsearch.training.metrics import Scores, is_better, score
+from carsearch.training.metrics import Scores, is_better
+from carsearch.training.tasks import Task
 
 EpochCallback = Callable[[int, float, Scores], None]
 
 
 @dataclass(frozen=True)
 class Tensors:
-    """Category codes and labels of one split, already on the training device."""
+    """Codes, numbers and targets of some rows, already on the training device."""
 
-    x: torch.Tensor
+    codes: torch.Tensor
+    numbers: torch.Tensor
     y: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.y)
 
     @classmethod
-    def select(cls, prepared: Prepared, rows: np.ndarray, device: torch.device) -> Tensors:
-        """The rows ``rows`` of ``prepared`` on ``device``."""
+    def select(cls, encoded: Encoded, rows: np.ndarray, device: torch.device) -> Tensors:
+        """The rows ``rows`` of ``encoded`` on ``device``."""
         return cls(
-            torch.as_tensor(prepared.x[rows], device=device),
-            torch.as_tensor(prepared.y[rows], device=device),
+            torch.as_tensor(encoded.codes[rows], device=device),
+            torch.as_tensor(encoded.numbers[rows], device=device),
+            torch.as_tensor(encoded.y[rows], device=device),
         )
 
 
@@ -54,19 +57,20 @@ def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     data: Tensors,
+    task: Task,
     batch_size: int,
     generator: torch.Generator,
 ) -> float:
     """One pass over ``data`` in shuffled batches; returns the mean training loss."""
     model.train()
-    order = torch.randperm(len(data), generator=generator).to(data.x.device)
-    total = torch.zeros((), device=data.x.device)
+    order = torch.randperm(len(data), generator=generator).to(data.y.device)
+    total = torch.zeros((), device=data.y.device)
     n_seen = 0
     for start in range(0, len(data), batch_size):
         rows = order[start : start + batch_size]
         if len(rows) < 2:  # BatchNorm cannot train on a single row
             continue
-        loss = nn.functional.cross_entropy(model(data.x[rows]), data.y[rows])
+        loss = task.loss(model(data.codes[rows], data.numbers[rows]), data.y[rows])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -76,16 +80,16 @@ def train_epoch(
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Class probabilities of ``model`` (which returns logits) in eval mode."""
+def predict(model: nn.Module, data: Tensors, task: Task) -> torch.Tensor:
+    """The task's predictions of ``model`` for ``data``, in eval mode."""
     model.eval()
-    logits: torch.Tensor = model(x)
-    return logits.softmax(dim=-1)
+    outputs: torch.Tensor = model(data.codes, data.numbers)
+    return task.predict(outputs)
 
 
-def evaluate(model: nn.Module, data: Tensors) -> Scores:
-    """Scores of ``model`` on ``data``."""
-    return score(predict_proba(model, data.x), data.y)
+def evaluate(model: nn.Module, data: Tensors, task: Task) -> Scores:
+    """Every score of ``model`` on ``data``."""
+    return task.score(predict(model, data, task), data.y)
 
 
 def fit(
@@ -94,6 +98,7 @@ def fit(
     train: Tensors,
     val: Tensors | None,
     *,
+    task: Task,
     batch_size: int,
     max_epochs: int,
     seed: int,
@@ -114,19 +119,19 @@ def fit(
     result = FitResult(best_epoch=max_epochs, best_scores=None)
     best_state: dict[str, torch.Tensor] | None = None
     for epoch in range(1, max_epochs + 1):
-        loss = train_epoch(model, optimizer, train, batch_size, generator)
+        loss = train_epoch(model, optimizer, train, task, batch_size, generator)
         if not math.isfinite(loss):
             raise TrainingError(f"training loss became {loss} at epoch {epoch}")
         if scheduler is not None:
             scheduler.step()
         if val is None:
             continue
-        scores = evaluate(model, val)
+        scores = evaluate(model, val, task)
         result.history.append((epoch, loss, scores))
         if on_epoch is not None:
             on_epoch(epoch, loss, scores)
-        best = result.best_scores.get(metric) if result.best_scores else None
-        if is_better(metric, scores.get(metric), best):
+        best = result.best_scores[metric] if result.best_scores else None
+        if is_better(metric, scores[metric], best):
             result.best_epoch, result.best_scores = epoch, scores
             best_state = copy.deepcopy(model.state_dict())
         elif patience is not None and epoch - result.best_epoch >= patience:

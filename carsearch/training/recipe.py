@@ -1,16 +1,19 @@
-"""A recipe: one point of the search space, ready to build a model and train it."""
+"""A recipe: one point of the search space, ready to build networks and train them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from carsearch import plugins
-from carsearch.data.schema import Schema
+from carsearch.data.prepare import Encoded
+from carsearch.models.network import NetworkSpec, fit_numeric_state
 from carsearch.training.schedulers import make_scheduler
+from carsearch.training.tasks import Task, make_task
 
 
 @dataclass(frozen=True)
@@ -24,10 +27,14 @@ class Recipe:
     lr_scheduler: str
     params: dict[str, Any]
 
-    def build_model(self, schema: Schema) -> nn.Module:
-        plugin = plugins.instance("models", self.model)
-        model: nn.Module = plugin.build(schema, self.params, embedding_dims=self.embedding_dims)
-        return model
+    def spec(self, encoded: Encoded, rows: np.ndarray) -> NetworkSpec:
+        """The network spec, its numeric encoder fitted on ``rows`` (the training rows)."""
+        state = fit_numeric_state(encoded.schema, encoded.numbers[rows], self.params)
+        return NetworkSpec(self.model, self.params, self.embedding_dims, state)
+
+    def task(self, encoded: Encoded, rows: np.ndarray, device: torch.device) -> Task:
+        """The loss and scores, class weights counted on ``rows`` (the training rows)."""
+        return make_task(encoded.schema, self.params, encoded.y[rows], device)
 
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         plugin = plugins.instance("optimizers", self.optimizer)

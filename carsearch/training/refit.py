@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
-from carsearch.models.ensemble import Ensemble
+from carsearch.models.network import Ensemble, NetworkSpec, build_network
 from carsearch.training.device import derive_seed, seed_everything
 from carsearch.training.loop import Tensors, fit
-from carsearch.training.metrics import Scores, score
+from carsearch.training.metrics import Scores
 from carsearch.training.recipe import Recipe
 
 #: Keeps refit seeds apart from trial seeds (which use the trial number as key).
@@ -27,10 +26,11 @@ _REFIT_KEY = 2**31 - 1
 
 @dataclass(frozen=True)
 class Refit:
-    """The refitted ensemble, the recipe it was built from, and its test scores."""
+    """The refitted ensemble, what it was built from, and its test scores."""
 
     model: Ensemble
     recipe: Recipe
+    spec: NetworkSpec
     n_epochs: int
     seeds: tuple[int, ...]
     test: Scores
@@ -43,28 +43,35 @@ def refit(
     n_epochs: int,
     device: torch.device,
 ) -> Refit:
-    """Train ``config.refit_seeds`` models of ``recipe`` for ``n_epochs`` on train+val."""
-    rows = np.concatenate([prepared.split.train, prepared.split.val])
-    train = Tensors.select(prepared, rows, device)
+    """Train ``config.refit_seeds`` networks of ``recipe`` for ``n_epochs`` on train+val.
+
+    Everything fitted (categories, medians, the numeric encoder's statistics, class
+    weights) is fitted again on train + validation, the rows the refit trains on.
+    """
+    encoded, rows = prepared.final, prepared.refit_rows
+    spec = recipe.spec(encoded, rows)
+    task = recipe.task(encoded, rows, device)
+    train = Tensors.select(encoded, rows, device)
     seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(config.refit_seeds))
     members = []
     for seed in seeds:
         seed_everything(seed)
-        member = recipe.build_model(prepared.schema).to(device)
+        member = build_network(spec, encoded.schema).to(device)
         optimizer = recipe.build_optimizer(member)
         fit(
             member,
             optimizer,
             train,
             None,
+            task=task,
             batch_size=recipe.batch_size,
             max_epochs=n_epochs,
             seed=seed,
             scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
         )
         members.append(member)
-    ensemble = Ensemble(members).eval()
-    test = Tensors.select(prepared, prepared.split.test, device)
+    ensemble = Ensemble(members, task=encoded.schema.task).eval()
+    test = Tensors.select(encoded, prepared.split.test, device)
     with torch.inference_mode():
-        scores = score(ensemble(test.x), test.y)
-    return Refit(model=ensemble, recipe=recipe, n_epochs=n_epochs, seeds=seeds, test=scores)
+        scores = task.score(ensemble(test.codes, test.numbers), test.y)
+    return Refit(ensemble, recipe, spec, n_epochs, seeds, scores)

@@ -11,7 +11,13 @@ import pytest
 from carsearch import RunConfig
 from carsearch.cli import main
 from carsearch.exceptions import ConfigError
-from carsearch.inspect.tensorboard import TAGS, summary_writer_type, trial_folder
+from carsearch.inspect.tensorboard import LOSS_TAG, summary_writer_type, trial_folder
+
+TAGS = [LOSS_TAG] + [
+    f"{metric}/{split}"
+    for metric in ("log_loss", "accuracy", "macro_f1")
+    for split in ("train", "validation")
+]
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
@@ -47,7 +53,7 @@ def test_one_curve_per_trial(
             assert [step for step, _ in points] == epochs
         # The validation loss is what the trial reported to the pruner (log_loss metric).
         reported = [trial.intermediate_values[epoch] for epoch in epochs]
-        logged = [value for _, value in curves["loss/validation"]]
+        logged = [value for _, value in curves["log_loss/validation"]]
         assert logged == pytest.approx(reported, rel=1e-6)
         assert all(0 <= value <= 1 for _, value in curves["accuracy/train"])
 

@@ -1,4 +1,4 @@
-"""The search space: sampled once, replayed identically."""
+"""The search space: sampled once, replayed identically, shaped by the table."""
 
 from __future__ import annotations
 
@@ -6,22 +6,33 @@ import optuna
 import pytest
 
 from carsearch import RunConfig
-from carsearch.data.schema import Column, Schema
-from carsearch.search.space import TEXTBOOK_PARAMS, replay, suggest, textbook_params
+from carsearch.data.schema import UNKNOWN, Column, NumericColumn, Schema
+from carsearch.models.network import NetworkSpec, build_network
+from carsearch.search.space import (
+    ADDED_LATER,
+    TEXTBOOK_PARAMS,
+    batch_sizes,
+    replay,
+    suggest,
+    textbook_params,
+)
 
 SCHEMA = Schema(
-    columns=tuple(Column(f"c{i}", tuple("abcd"[:n])) for i, n in enumerate([4, 4, 3])),
+    columns=tuple(Column(f"c{i}", (UNKNOWN, *"abcd"[:n])) for i, n in enumerate([3, 3, 2])),
     target="t",
     classes=("x", "y", "z"),
 )
+MIXED = Schema(SCHEMA.columns, "t", ("x", "y"), numeric=(NumericColumn("n", 1.0, True),))
+NUMERIC_ONLY = Schema((), "t", ("x", "y"), numeric=(NumericColumn("n", 1.0, False),))
+N_TRAIN = 1106
 
 
-def sampled_params(config: RunConfig, n: int) -> list[dict]:
+def sampled_params(config: RunConfig, n: int, schema: Schema = SCHEMA) -> list[dict]:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     found = []
     for _ in range(n):
         trial = study.ask()
-        recipe = suggest(trial, config, SCHEMA)
+        recipe = suggest(trial, config, schema, N_TRAIN)
         assert recipe.params == trial.params
         found.append(trial.params)
         study.tell(trial, 0.0)
@@ -31,11 +42,12 @@ def sampled_params(config: RunConfig, n: int) -> list[dict]:
 def test_replay_rebuilds_the_same_recipe_and_model() -> None:
     config = RunConfig()
     for params in sampled_params(config, 20):
-        live = suggest(optuna.trial.FixedTrial(params), config, SCHEMA)
-        again = replay(params, config, SCHEMA)
+        live = suggest(optuna.trial.FixedTrial(params), config, SCHEMA, N_TRAIN)
+        again = replay(params, config, SCHEMA, N_TRAIN)
         assert again == live
-        model = again.build_model(SCHEMA)
-        hidden = [m.out_features for m in model.layers if hasattr(m, "out_features")]
+        model = build_network(NetworkSpec("mlp", params, again.embedding_dims), SCHEMA)
+        layers = model.backbone.layers  # type: ignore[union-attr]
+        hidden = [m.out_features for m in layers if hasattr(m, "out_features")]
         assert hidden[:-1] == [params[f"n_units_l{i}"] for i in range(params["n_layers"])]
 
 
@@ -43,18 +55,30 @@ def test_space_covers_every_family_and_rule() -> None:
     params = sampled_params(RunConfig(), 60)
     assert {p["optimizer"] for p in params} == {"sgd", "adam", "rmsprop"}
     assert {p["embedding_rule"] for p in params} == {"textbook", "fastai", "fixed"}
+    assert {p["class_weight"] for p in params} == {"none", "balanced"}
     for p in params:
         prefix = p["optimizer"] + "_"
         assert any(key.startswith(prefix) for key in p)
         others = {"sgd_", "adam_", "rmsprop_"} - {prefix}
         assert not any(key.startswith(other) for key in p for other in others)
         assert ("embedding_dim" in p) == (p["embedding_rule"] == "fixed")
+        assert "numeric_encoding" not in p  # no numeric column, no encoder to choose
+
+
+def test_the_space_follows_the_columns_the_table_has() -> None:
+    mixed = sampled_params(RunConfig(), 40, MIXED)
+    assert {p["numeric_encoding"] for p in mixed} == {"standard", "quantile", "ple", "periodic"}
+    assert all("embedding_rule" in p and "embedding_dropout" in p for p in mixed)
+    assert all(("ple_n_bins" in p) == (p["numeric_encoding"] == "ple") for p in mixed)
+    numbers_only = sampled_params(RunConfig(), 10, NUMERIC_ONLY)
+    assert not any("embedding_rule" in p or "embedding_dropout" in p for p in numbers_only)
 
 
 def test_restricted_families_are_respected() -> None:
-    config = RunConfig(optimizers=("sgd",), embedding_rules=("fastai",))
-    params = sampled_params(config, 10)
+    config = RunConfig(optimizers=("sgd",), embedding_rules=("fastai",), numeric_encoders=("ple",))
+    params = sampled_params(config, 10, MIXED)
     assert {p["optimizer"] for p in params} == {"sgd"}
+    assert {p["numeric_encoding"] for p in params} == {"ple"}
     assert textbook_params(config) is None
 
 
@@ -62,11 +86,15 @@ def test_textbook_params_build_the_textbook_model() -> None:
     params = textbook_params(RunConfig())
     assert params == TEXTBOOK_PARAMS
     full = {**params, "adam_weight_decay": 1e-6, "batch_size": 128, "lr_scheduler": "none"}
-    recipe = replay(full, RunConfig(), SCHEMA)
-    assert recipe.embedding_dims == (2, 2, 2)  # min(50, (n + 1) // 2)
-    model = recipe.build_model(SCHEMA)
-    widths = [m.out_features for m in model.layers if hasattr(m, "out_features")]
-    assert widths == [200, 100, 50, 3]
+    recipe = replay(full, RunConfig(), SCHEMA, N_TRAIN)
+    assert recipe.embedding_dims == (2, 2, 1)  # min(50, (n + 1) // 2), n without <unknown>
+
+
+def test_a_trial_stored_before_class_weights_replays_unweighted() -> None:
+    old = {k: v for k, v in TEXTBOOK_PARAMS.items() if k != "class_weight"}
+    full = {**old, "adam_weight_decay": 1e-6, "batch_size": 128, "lr_scheduler": "none"}
+    assert replay(full, RunConfig(), SCHEMA, N_TRAIN).params["class_weight"] == "none"
+    assert ADDED_LATER == {"class_weight": "none"}
 
 
 @pytest.mark.parametrize(("rule", "expected"), [("textbook", 2), ("fastai", 3)])
@@ -78,4 +106,18 @@ def test_embedding_rules(rule: str, expected: int) -> None:
         "batch_size": 128,
         "lr_scheduler": "cosine",
     }
-    assert replay(params, RunConfig(), SCHEMA).embedding_dims[0] == expected
+    assert replay(params, RunConfig(), SCHEMA, N_TRAIN).embedding_dims[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("n_train", "expected"),
+    [
+        (100, (128, 256, 512)),
+        (1106, (128, 256, 512)),
+        (6400, (256, 512, 1024)),
+        (34_500, (1024, 2048, 4096)),
+        (1_000_000, (2048, 4096, 8192)),
+    ],
+)
+def test_batch_sizes_grow_with_the_table(n_train: int, expected: tuple[int, ...]) -> None:
+    assert batch_sizes(n_train) == expected
