@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from carsearch.bundle.format import (
     ONNX,
     TORCHSCRIPT,
     WEIGHTS,
+    carsearch_version,
     make_manifest,
     manifest_schema,
     read_bytes,
@@ -26,9 +28,9 @@ from carsearch.bundle.format import (
 )
 from carsearch.bundle.portable import save_onnx, save_torchscript
 from carsearch.data.prepare import Prepared
-from carsearch.data.schema import Schema
+from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.exceptions import BundleError, PluginError
-from carsearch.models.ensemble import Ensemble
+from carsearch.models.network import Ensemble, NetworkSpec, build_network
 from carsearch.training.refit import Refit
 
 
@@ -50,7 +52,7 @@ class Bundle:
 
 
 def read_bundle(path: str | Path) -> Bundle:
-    """Read and check the bundle in folder ``path``.
+    """Read and check the bundle in folder ``path`` (format version 1 or 2).
 
     Raises:
         BundleError: a file is missing or changed, the manifest is malformed or of an
@@ -68,6 +70,8 @@ def read_bundle(path: str | Path) -> Bundle:
             f"{manifest['n_members']}"
         )
     model = build_ensemble(manifest, schema, path)
+    if manifest["format_version"] == 1:
+        state = upgrade_v1_state(state, model, manifest, path)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -107,24 +111,66 @@ def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ense
     """A fresh ensemble of the manifest's model plugin, parameters and size."""
     name = manifest["model"]
     try:
-        plugin = plugins.instance("models", name)
+        plugins.instance("models", name)
     except PluginError as error:
         raise PluginError(
             f"{path}: the bundle's model plugin cannot be loaded: {error}{_made_with(manifest)}"
         ) from None
-    dims = [int(dim) for dim in manifest["embedding_dims"]]
+    spec = NetworkSpec(
+        name,
+        manifest["params"],
+        tuple(int(dim) for dim in manifest["embedding_dims"]),
+        manifest.get("numeric_state"),
+    )
     try:
-        members = [
-            plugin.build(schema, manifest["params"], embedding_dims=dims)
-            for _ in range(manifest["n_members"])
-        ]
-    except (KeyError, ValueError, TypeError) as error:
+        members = [build_network(spec, schema) for _ in range(manifest["n_members"])]
+    except (KeyError, ValueError, TypeError, AssertionError, IndexError) as error:
         raise BundleError(
             f"{path / MANIFEST}: its params do not build a {name!r} model ({error!r})"
         ) from None
     if not members:
         raise BundleError(f"{path / MANIFEST}: 'n_members' must be at least 1")
-    return Ensemble(members)
+    mean, std = (float(v) for v in manifest.get("target_scale", [0.0, 1.0]))
+    return Ensemble(members, task=schema.task, scale=(mean, std))
+
+
+def upgrade_v1_state(
+    state: dict[str, torch.Tensor], model: Ensemble, manifest: dict[str, Any], path: Path
+) -> dict[str, torch.Tensor]:
+    """A version-1 ``state_dict`` (carsearch 0.1's built-in ``mlp``) in today's layout.
+
+    0.1's ``EmbeddingMLP`` kept its embeddings as one masked ``(categories, total width)``
+    table and its layers at the top; today the table is as wide as the widest column and
+    the layers sit in the model's backbone. The numbers are the same.
+    """
+    if manifest["model"] != "mlp":
+        raise BundleError(
+            f"{path}: a version-1 bundle of model {manifest['model']!r} cannot be read by "
+            f"carsearch {carsearch_version()}; export the study again, or install carsearch 0.1"
+        )
+    upgraded = dict(model.state_dict())
+    for key, value in state.items():
+        member, _, rest = key.partition(".")[2].partition(".")
+        prefix = f"members.{member}."
+        if rest.startswith("layers."):
+            upgraded[prefix + "backbone." + rest] = value
+        elif rest == "embedding.weight":
+            dims = [int(dim) for dim in manifest["embedding_dims"]]
+            sizes = [len(column["categories"]) for column in manifest["schema"]["columns"]]
+            upgraded[prefix + "inputs.embedding.weight"] = _narrow(value, sizes, dims)
+        elif rest != "embedding.mask":
+            upgraded[prefix + "inputs." + rest] = value
+    return upgraded
+
+
+def _narrow(weight: torch.Tensor, sizes: list[int], dims: list[int]) -> torch.Tensor:
+    """0.1's masked table: the rows of column j kept their values in column j's block."""
+    narrow = torch.zeros(weight.shape[0], max(dims), dtype=weight.dtype)
+    row = column = 0
+    for size, dim in zip(sizes, dims, strict=True):
+        narrow[row : row + size, :dim] = weight[row : row + size, column : column + dim]
+        row, column = row + size, column + dim
+    return narrow
 
 
 def _made_with(manifest: dict[str, Any]) -> str:
@@ -142,55 +188,75 @@ def _made_with(manifest: dict[str, Any]) -> str:
 def write_bundle(
     out: Path, *, prepared: Prepared, final: Refit, extra: dict[str, Any] | None = None
 ) -> Path:
-    """Write the bundle of ``final`` to folder ``out``, the manifest last; returns ``out``.
+    """Write the bundle of ``final`` to folder ``out`` atomically; returns ``out`` (resolved).
 
-    Only the bundle's own files are replaced (each atomically), so a half-written bundle
-    fails its manifest's checksums instead of loading mixed files.
+    The files are written to a staging folder next to ``out``, which then replaces ``out``
+    by renames: a crash or a full disk while writing leaves the previous bundle as it was.
     """
-    out = _make_folder(out).resolve()
-    model = copy.deepcopy(final.model).cpu().eval()  # the refit's own model stays put
-    codes = torch.as_tensor(prepared.x[prepared.split.test])
-    with torch.inference_mode():
-        predicted = model(codes).argmax(dim=1).numpy()
-    buffer = out / (WEIGHTS + ".partial")
-    torch.save(model.state_dict(), buffer)
-    os.replace(buffer, out / WEIGHTS)
-    portable = {
-        "torchscript": save_torchscript(model, codes, out / TORCHSCRIPT),
-        "onnx": save_onnx(model, codes, out / ONNX),
-    }
-    files = {WEIGHTS: _file_record(out / WEIGHTS)}
-    for name, record in zip((TORCHSCRIPT, ONNX), portable.values(), strict=True):
-        if record["file"]:
-            files[name] = _file_record(out / name)
-        else:
-            (out / name).unlink(missing_ok=True)  # left by an earlier export
-    manifest = {
-        **make_manifest(prepared, final, predicted),
-        **(extra or {}),
-        **portable,
-        "files": files,
-    }
-    _write_atomic(out / MANIFEST, json.dumps(manifest, indent=2).encode())
+    out = _check_folder(out).resolve()
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        manifest = _write_files(staging, prepared, final, extra or {})
+        (staging / MANIFEST).write_bytes(json.dumps(manifest, indent=2).encode())
+        _replace_folder(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
-def _make_folder(out: Path) -> Path:
+def _write_files(
+    folder: Path, prepared: Prepared, final: Refit, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """Weights, TorchScript and ONNX into ``folder``; returns the manifest describing them."""
+    model = copy.deepcopy(final.model).cpu().eval()  # the refit's own model stays put
+    example = inputs_of_test_rows(prepared)
+    with torch.inference_mode():
+        predictions = model(*example)
+    predicted = predictions.argmax(dim=1).numpy() if predictions.dim() == 2 else predictions.numpy()
+    torch.save(model.state_dict(), folder / WEIGHTS)
+    output = "probabilities" if prepared.final.schema.task == CLASSIFICATION else "prediction"
+    portable = {
+        "torchscript": save_torchscript(model, example, folder / TORCHSCRIPT),
+        "onnx": save_onnx(model, example, folder / ONNX, output=output),
+    }
+    files = {
+        name: _file_record(folder / name)
+        for name in (WEIGHTS, TORCHSCRIPT, ONNX)
+        if (folder / name).is_file()
+    }
+    return {**make_manifest(prepared, final, predicted), **extra, **portable, "files": files}
+
+
+def inputs_of_test_rows(prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test rows' ``(codes, numbers)``, encoded with the refit's schema."""
+    rows = prepared.split.test
+    return (
+        torch.as_tensor(prepared.final.codes[rows]),
+        torch.as_tensor(prepared.final.numbers[rows]),
+    )
+
+
+def _replace_folder(staging: Path, out: Path) -> None:
+    """Rename ``staging`` to ``out``; an old ``out`` is moved aside first, then removed."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_folder(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         raise BundleError(f"{out}: exists and is not a folder; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     return out
 
 
 def _file_record(file: Path) -> dict[str, Any]:
     data = file.read_bytes()
     return {"sha256": sha256(data), "bytes": len(data)}
-
-
-def _write_atomic(file: Path, data: bytes) -> None:
-    staging = file.with_name(file.name + ".partial")
-    staging.write_bytes(data)
-    os.replace(staging, file)
 
 
 def _first_line(error: BaseException) -> str:

@@ -3,7 +3,10 @@
 Each is written only after it agrees with the PyTorch model on the test rows (largest
 absolute difference of class probabilities at most :data:`TOLERANCE`); the returned record,
 stored in the bundle's manifest, says whether it did, by how much, or why it was skipped.
-Both take int64 category codes ``(rows, columns)`` and return probabilities ``(rows, classes)``.
+Both take int64 category codes ``(rows, categorical columns)`` and float32 numbers ``(rows,
+numeric columns)``, NaN for a missing value, and do all preprocessing inside (median
+imputation, the numeric encoder): they return class probabilities ``(rows, classes)``, or
+predictions ``(rows,)`` in the target's units.
 """
 
 from __future__ import annotations
@@ -24,35 +27,39 @@ from torch import nn
 logger = logging.getLogger("carsearch")
 
 TOLERANCE = 1e-5
-INPUT, OUTPUT = "codes", "probabilities"
+INPUTS = ("codes", "numbers")
+#: The model's two inputs for one call: ``(codes, numbers)``.
+Example = tuple[torch.Tensor, torch.Tensor]
 
 
-def save_torchscript(model: nn.Module, example: torch.Tensor, file: Path) -> dict[str, Any]:
+def save_torchscript(model: nn.Module, example: Example, file: Path) -> dict[str, Any]:
     """Trace ``model`` on ``example`` (test rows), check the saved program, keep it if it agrees.
 
     Tracing, not scripting: it works for any plugin's model built from tensor operations.
     """
-    record: dict[str, Any] = {"file": None, "tolerance": TOLERANCE, "rows": len(example)}
+    record: dict[str, Any] = {"file": None, "tolerance": TOLERANCE, "rows": len(example[0])}
     staging = _staging(file)
     try:
         with _quiet():
-            traced = torch.jit.trace(model, (example,), check_trace=False)
+            traced = torch.jit.trace(model, example, check_trace=False)
             torch.jit.save(traced, str(staging))
             program = torch.jit.load(str(staging), map_location="cpu")
         with torch.inference_mode():
-            got = program(example).numpy()
+            got = program(*example).numpy()
     except Exception as error:  # a plugin's model may fail to trace in any way
         staging.unlink(missing_ok=True)
         return {**record, "reason": f"tracing failed: {type(error).__name__}: {error}"[:500]}
     return _keep_if_close(record, staging, file, got, _reference(model, example))
 
 
-def save_onnx(model: nn.Module, example: torch.Tensor, file: Path) -> dict[str, Any]:
+def save_onnx(
+    model: nn.Module, example: Example, file: Path, *, output: str = "probabilities"
+) -> dict[str, Any]:
     """Export ``model`` to ONNX, run it in ONNX Runtime on ``example``, keep it if it agrees.
 
     Skipped, with the reason recorded, when the ``onnx`` extra is not installed.
     """
-    record: dict[str, Any] = {"file": None, "tolerance": TOLERANCE, "rows": len(example)}
+    record: dict[str, Any] = {"file": None, "tolerance": TOLERANCE, "rows": len(example[0])}
     missing = [name for name in ("onnx", "onnxruntime", "onnxscript") if not _importable(name)]
     if missing:
         reason = f"{', '.join(missing)} not installed; pip install 'carsearch[onnx]'"
@@ -62,9 +69,10 @@ def save_onnx(model: nn.Module, example: torch.Tensor, file: Path) -> dict[str, 
 
     staging = _staging(file)
     try:
-        record["exporter"] = _export_onnx(model, example, staging)
+        record["exporter"] = _export_onnx(model, example, staging, output)
         session = onnxruntime.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
-        got = session.run([OUTPUT], {INPUT: example.numpy()})[0]
+        feeds = {name: tensor.numpy() for name, tensor in zip(INPUTS, example, strict=True)}
+        got = session.run([output], feeds)[0]
     except Exception as error:  # the exporter fails on unsupported operators in many ways
         staging.unlink(missing_ok=True)
         logger.warning("no ONNX file: the export failed: %s", error)
@@ -73,7 +81,7 @@ def save_onnx(model: nn.Module, example: torch.Tensor, file: Path) -> dict[str, 
     return _keep_if_close(record, staging, file, got, _reference(model, example))
 
 
-def _export_onnx(model: nn.Module, example: torch.Tensor, file: Path) -> str:
+def _export_onnx(model: nn.Module, example: Example, file: Path, output: str) -> str:
     """Export to one self-contained file that takes any number of rows; returns the exporter.
 
     The TorchScript-based exporter first: here it takes 0.15 s where the torch.export-based
@@ -81,14 +89,15 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, file: Path) -> str:
     ``carsearch run`` would pay. It is deprecated; where it fails or is gone, the other runs.
     The parity check judges the file either way.
     """
-    options: dict[str, Any] = {"input_names": [INPUT], "output_names": [OUTPUT]}
+    options: dict[str, Any] = {"input_names": list(INPUTS), "output_names": [output]}
+    rows = {name: {0: "rows"} for name in (*INPUTS, output)}
     with _quiet():
         try:
             torch.onnx.export(
                 model,
-                (example,),
+                example,
                 str(file),
-                dynamic_axes={INPUT: {0: "rows"}, OUTPUT: {0: "rows"}},
+                dynamic_axes=rows,
                 dynamo=False,
                 **options,
             )
@@ -97,9 +106,9 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, file: Path) -> str:
             logger.debug("TorchScript-based ONNX export failed (%s); trying torch.export", error)
         torch.onnx.export(
             model,
-            (example,),
+            example,
             str(file),
-            dynamic_shapes={INPUT: {0: torch.export.Dim.DYNAMIC}},
+            dynamic_shapes={name: {0: torch.export.Dim.DYNAMIC} for name in INPUTS},
             dynamo=True,
             external_data=False,
             verbose=False,
@@ -121,9 +130,9 @@ def _keep_if_close(
     return {**record, "file": file.name}
 
 
-def _reference(model: nn.Module, example: torch.Tensor) -> np.ndarray:
+def _reference(model: nn.Module, example: Example) -> np.ndarray:
     with torch.inference_mode():
-        result: np.ndarray = model(example).numpy()
+        result: np.ndarray = model(*example).numpy()
     return result
 
 
@@ -147,9 +156,8 @@ def _quiet() -> Iterator[None]:
     torch_onnx.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", UserWarning)
+            # Deprecation notices, and tracer warnings about shape checks in plugin code.
+            warnings.simplefilter("ignore")
             yield
     finally:
         torch_onnx.setLevel(level)

@@ -1,11 +1,12 @@
 """The best model as a scikit-learn-style predictor: :func:`load` and :func:`load_best`.
 
 Inputs are DataFrames named like the training table: columns in any order, extra columns
-ignored, every value read as a string the way training read it (missing values become the
-category ``<missing>``). A missing column, or a value not seen in training, is a
-:class:`~carsearch.exceptions.DataError` naming the column and the value, unless the
-predictor was loaded with ``unseen="most_frequent"``, which replaces unseen values by their
-column's most frequent training category.
+ignored, values read the way training read them. A categorical value is read as a string (a
+missing one is the category ``<missing>``); one not seen in training is ``<unknown>``, which
+the model learned from the categories too rare in training to have codes of their own, or,
+with ``unseen="error"``, an error naming the column and the value (``"most_frequent"``
+reads it as its column's most frequent training value instead). A numeric value may be any
+finite number, or missing; text there is an error naming the column, the row and the value.
 """
 
 from __future__ import annotations
@@ -22,33 +23,34 @@ import torch
 from carsearch.bundle.artifacts import bundle_path
 from carsearch.bundle.files import Bundle, read_bundle
 from carsearch.config import DEFAULT_STORAGE
-from carsearch.data.encode import encode
-from carsearch.data.schema import Schema
+from carsearch.data.encode import encode_codes, encode_numbers
+from carsearch.data.schema import CLASSIFICATION, UNKNOWN, Schema
 from carsearch.data.table import missing_to_category
 from carsearch.exceptions import ConfigError, DataError, StudyError
 from carsearch.search.study import best_trial, open_existing
 
 logger = logging.getLogger("carsearch")
 
-Unseen = Literal["error", "most_frequent"]
-UNSEEN: tuple[str, ...] = ("error", "most_frequent")
+Unseen = Literal["unknown", "error", "most_frequent"]
+UNSEEN: tuple[str, ...] = ("unknown", "error", "most_frequent")
 #: Rows per forward pass, so that a large input does not need one huge tensor.
 CHUNK_ROWS = 65_536
 
 
 class Predictor:
-    """A loaded bundle's ensemble, predicting from DataFrames like a scikit-learn classifier.
+    """A loaded bundle's ensemble, predicting from DataFrames like a scikit-learn estimator.
 
     Build it with :func:`load` or :func:`load_best`. Learned state lives in attributes
-    ending in ``_``: ``classes_`` and ``feature_names_in_`` (numpy arrays of strings, in
-    training order), ``n_features_in_``, ``schema_``, ``model_`` (the
-    :class:`~carsearch.models.ensemble.Ensemble`, eval mode, CPU), ``most_frequent_`` and
+    ending in ``_``: ``classes_`` (classification) and ``feature_names_in_`` (numpy arrays
+    of strings, in training order), ``n_features_in_``, ``schema_``, ``model_`` (the
+    :class:`~carsearch.models.network.Ensemble`, eval mode, CPU), ``most_frequent_`` and
     ``manifest_`` (the bundle's ``model.json``).
 
     Args:
         bundle: a bundle read by :func:`carsearch.bundle.files.read_bundle`.
-        unseen: ``"error"`` (default) raises on a value not seen in training;
-            ``"most_frequent"`` replaces it by its column's most frequent training value.
+        unseen: what a categorical value not seen in training becomes: ``"unknown"``
+            (default) its column's ``<unknown>`` code, ``"error"`` an error, or
+            ``"most_frequent"`` the column's most frequent training value.
 
     Example:
         >>> import carsearch, pandas as pd
@@ -59,7 +61,7 @@ class Predictor:
         array(['vgood'], dtype=object)
     """
 
-    def __init__(self, bundle: Bundle, *, unseen: Unseen = "error") -> None:
+    def __init__(self, bundle: Bundle, *, unseen: Unseen = "unknown") -> None:
         if unseen not in UNSEEN:
             raise ConfigError(f"unseen must be one of {', '.join(UNSEEN)}; got {unseen!r}")
         self.unseen = unseen
@@ -67,6 +69,7 @@ class Predictor:
         self.manifest_ = bundle.manifest
         self.schema_: Schema = bundle.schema
         self.model_ = bundle.model
+        self.task_ = bundle.schema.task
         self.classes_ = np.array(bundle.schema.classes, dtype=object)
         self.feature_names_in_ = np.array(bundle.schema.feature_names, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -75,51 +78,85 @@ class Predictor:
     def __repr__(self) -> str:
         return f"Predictor({str(self.path_)!r}, unseen={self.unseen!r})"
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: Any, *, first_line: int | None = None) -> np.ndarray:
         """Class probabilities, a float32 array ``(rows, classes)`` in ``classes_`` order.
 
         Raises:
-            DataError: a feature column is missing, or (with ``unseen="error"``) a value
-                was not seen in training; the message names the column and the value.
+            DataError: a feature column is missing, a numeric value is text, or (with
+                ``unseen="error"``) a value was not seen in training; the message names it.
+            ConfigError: the bundle predicts numbers, not classes.
         """
-        codes = self.encode(X)
-        parts = []
-        with torch.inference_mode():
-            for start in range(0, len(codes), CHUNK_ROWS):
-                chunk = torch.as_tensor(codes[start : start + CHUNK_ROWS])
-                parts.append(self.model_(chunk).numpy())
-        if not parts:
-            return np.empty((0, len(self.classes_)), dtype=np.float32)
-        return np.concatenate(parts)
+        if self.task_ != CLASSIFICATION:
+            raise ConfigError(
+                f"{self.path_}: this model predicts numbers ({self.schema_.target}); "
+                "use predict(), it has no class probabilities"
+            )
+        return self._forward(X, first_line)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """The most probable class of each row, an array of class names."""
-        result: np.ndarray = self.classes_[self.predict_proba(X).argmax(axis=1)]
+    def predict(self, X: Any, *, first_line: int | None = None) -> np.ndarray:
+        """The most probable class of each row (class names), or its predicted number."""
+        outputs = self._forward(X, first_line)
+        if self.task_ != CLASSIFICATION:
+            return outputs
+        result: np.ndarray = self.classes_[outputs.argmax(axis=1)]
         return result
 
-    def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``X`` with ``predicted_<target>`` and one ``proba_<class>`` column per class."""
+    def predict_frame(self, X: Any, *, first_line: int | None = None) -> pd.DataFrame:
+        """``X`` with ``predicted_<target>`` and, for classes, one ``proba_<class>`` each."""
         frame = as_frame(X)
-        probabilities = self.predict_proba(frame)
-        names = [f"predicted_{self.schema_.target}"] + [f"proba_{c}" for c in self.classes_]
+        outputs = self._forward(frame, first_line)
+        names = [f"predicted_{self.schema_.target}"]
+        if self.task_ == CLASSIFICATION:
+            names += [f"proba_{c}" for c in self.classes_]
         clashes = [name for name in names if name in frame.columns]
         if clashes:
             raise DataError(f"input: already has a column {clashes[0]!r}; drop or rename it")
         result = frame.copy()
-        result[names[0]] = self.classes_[probabilities.argmax(axis=1)]
-        for name, column in zip(names[1:], probabilities.T, strict=True):
+        if self.task_ != CLASSIFICATION:
+            result[names[0]] = outputs
+            return result
+        result[names[0]] = self.classes_[outputs.argmax(axis=1)]
+        for name, column in zip(names[1:], outputs.T, strict=True):
             result[name] = column
         return result
 
-    def encode(self, X: pd.DataFrame) -> np.ndarray:
-        """The int64 category codes ``(rows, features)`` the model takes."""
+    def encode(self, X: Any, *, first_line: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The model's inputs: int64 codes and float32 numbers (NaN where missing)."""
         frame = clean_features(as_frame(X), self.schema_)
         if self.unseen == "most_frequent":
             frame = replace_unseen(frame, self.schema_, self.most_frequent_)
-        return encode(frame, self.schema_, column_source="input")
+        try:
+            codes = encode_codes(
+                frame, self.schema_, unseen="error" if self.unseen == "error" else "unknown"
+            )
+        except DataError as error:
+            raise DataError(f"{error}{self._v1_hint()}") from None
+        return codes, encode_numbers(frame, self.schema_, first_line=first_line)
+
+    def _forward(self, X: Any, first_line: int | None) -> np.ndarray:
+        codes, numbers = self.encode(X, first_line=first_line)
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(codes), CHUNK_ROWS):
+                stop = start + CHUNK_ROWS
+                inputs = torch.as_tensor(codes[start:stop]), torch.as_tensor(numbers[start:stop])
+                parts.append(self.model_(*inputs).numpy())
+        if parts:
+            return np.concatenate(parts)
+        width = (len(self.classes_),) if self.task_ == CLASSIFICATION else ()
+        return np.empty((0, *width), dtype=np.float32)
+
+    def _v1_hint(self) -> str:
+        columns = self.schema_.columns
+        if self.unseen == "error" or not columns or columns[0].categories[:1] == (UNKNOWN,):
+            return ""
+        return (
+            " (this version-1 bundle has no <unknown> code: load it with "
+            "unseen='most_frequent', or export the study again)"
+        )
 
 
-def load(path: str | Path, *, unseen: Unseen = "error") -> Predictor:
+def load(path: str | Path, *, unseen: Unseen = "unknown") -> Predictor:
     """The predictor of the bundle in folder ``path``.
 
     Raises:
@@ -130,7 +167,7 @@ def load(path: str | Path, *, unseen: Unseen = "error") -> Predictor:
 
 
 def load_best(
-    study: str | None = None, *, storage: str = DEFAULT_STORAGE, unseen: Unseen = "error"
+    study: str | None = None, *, storage: str = DEFAULT_STORAGE, unseen: Unseen = "unknown"
 ) -> Predictor:
     """The predictor of a stored study's best trial, from the study's bundle.
 
@@ -167,7 +204,8 @@ def as_frame(X: Any) -> pd.DataFrame:
 
 
 def clean_features(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """The schema's columns of ``frame`` as training read them (strings, ``<missing>``).
+    """The schema's columns of ``frame``; categorical ones as training read them (strings,
+    ``<missing>``), numeric ones as given (they are parsed when encoded).
 
     Raises:
         DataError: a schema column is not in ``frame``.
@@ -181,10 +219,9 @@ def clean_features(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             f"input: missing column {missing[0]!r}; the model needs "
             f"{', '.join(schema.feature_names)}"
         )
-    return pd.DataFrame(
-        {name: missing_to_category(frame[name]) for name in schema.feature_names},
-        index=frame.index,
-    )
+    columns = {name: missing_to_category(frame[name]) for name in schema.categorical_names}
+    columns.update({name: frame[name] for name in schema.numeric_names})
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def replace_unseen(frame: pd.DataFrame, schema: Schema, fallback: dict[str, str]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import torch
 
 import carsearch
 from carsearch.bundle.artifacts import ARTIFACTS_ATTR, BUNDLE_ATTR, bundle_path, default_bundle_dir
-from carsearch.bundle.files import write_bundle
+from carsearch.bundle.files import inputs_of_test_rows, write_bundle
 from carsearch.bundle.format import MANIFEST, ONNX, TORCHSCRIPT, WEIGHTS, sha256
 from carsearch.bundle.portable import TOLERANCE, _keep_if_close, save_onnx
 from carsearch.bundle.predictor import load
@@ -54,7 +54,7 @@ def test_manifest_records_model_data_and_test_scores(searched: tuple) -> None:
     result, prepared = searched
     manifest = manifest_of(Path(result.summary.bundle))
     best = result.study.best_trial
-    assert manifest["format_version"] == 1 and manifest["torch_version"] == torch.__version__
+    assert manifest["format_version"] == 2 and manifest["torch_version"] == torch.__version__
     assert manifest["carsearch_version"] == carsearch.__version__
     assert manifest["plugins"]["model"] == {
         "name": "mlp",
@@ -66,10 +66,11 @@ def test_manifest_records_model_data_and_test_scores(searched: tuple) -> None:
     assert manifest["params"] == best.params and manifest["trial"] == best.number
     assert manifest["best_epoch"] == best.user_attrs["best_epoch"]
     assert manifest["n_members"] == 2
-    assert manifest["schema"] == prepared.schema.to_dict()
+    assert manifest["schema"] == prepared.final.schema.to_dict()
+    assert manifest["task"] == "classification" and manifest["numeric_state"] is None
     assert manifest["classes"] == ["maybe", "no", "yes"]
     assert manifest["data_fingerprint"] == result.study.user_attrs[FINGERPRINT_ATTR]
-    assert set(manifest["most_frequent"]) == set(prepared.schema.feature_names)
+    assert set(manifest["most_frequent"]) == set(prepared.final.schema.categorical_names)
     test = manifest["test"]
     assert {k: test[k] for k in ("accuracy", "macro_f1", "log_loss")} == result.summary.test
     matrix = np.array(test["confusion_matrix"])
@@ -82,23 +83,25 @@ def test_round_trip_bundle_torchscript_and_onnx_agree_with_the_refit(searched: t
     result, prepared = searched
     bundle = Path(result.summary.bundle)
     rows = prepared.split.test
-    codes = torch.as_tensor(prepared.x[rows])
+    codes, numbers = inputs_of_test_rows(prepared)
     with torch.inference_mode():
-        expected = result.refit.model(codes).numpy()
+        expected = result.refit.model(codes, numbers).numpy()
     predictor = load(bundle)
     features = prepared.table.features.iloc[rows]
     np.testing.assert_allclose(predictor.predict_proba(features), expected, rtol=0, atol=1e-7)
     assert list(predictor.predict(features)) == [
-        prepared.schema.classes[i] for i in expected.argmax(axis=1)
+        prepared.final.schema.classes[i] for i in expected.argmax(axis=1)
     ]
     program = torch.jit.load(str(bundle / TORCHSCRIPT))
     with torch.inference_mode():
-        np.testing.assert_allclose(program(codes).numpy(), expected, rtol=0, atol=TOLERANCE)
+        got = program(codes, numbers).numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
     onnxruntime = pytest.importorskip("onnxruntime", reason="pip install 'carsearch[onnx]'")
     session = onnxruntime.InferenceSession(str(bundle / ONNX), providers=["CPUExecutionProvider"])
-    for part in (codes, codes[:1]):  # any number of rows
-        (got,) = session.run(None, {"codes": part.numpy()})
-        np.testing.assert_allclose(got, expected[: len(part)], rtol=0, atol=TOLERANCE)
+    for n in (len(rows), 1):  # any number of rows
+        feeds = {"codes": codes[:n].numpy(), "numbers": numbers[:n].numpy()}
+        (got,) = session.run(None, feeds)
+        np.testing.assert_allclose(got, expected[:n], rtol=0, atol=TOLERANCE)
     manifest = manifest_of(bundle)
     for kind in ("torchscript", "onnx"):
         record = manifest[kind]
@@ -172,12 +175,14 @@ def test_onnx_falls_back_to_the_torch_export_based_exporter(
         return export(*args, dynamo=dynamo, **kwargs)
 
     monkeypatch.setattr(torch.onnx, "export", without_the_deprecated_exporter)
-    codes = torch.as_tensor(prepared.x[prepared.split.test])
-    record = save_onnx(copy.deepcopy(result.refit.model).eval(), codes, tmp_path / ONNX)
+    codes, numbers = inputs_of_test_rows(prepared)
+    model = copy.deepcopy(result.refit.model).eval()
+    record = save_onnx(model, (codes, numbers), tmp_path / ONNX)
     assert record["exporter"] == "dynamo" and record["passed"], record
     onnxruntime = pytest.importorskip("onnxruntime", reason="pip install 'carsearch[onnx]'")
     session = onnxruntime.InferenceSession(str(tmp_path / ONNX))
-    assert session.run(None, {"codes": codes[:2].numpy()})[0].shape == (2, 3)
+    feeds = {"codes": codes[:2].numpy(), "numbers": numbers[:2].numpy()}
+    assert session.run(None, feeds)[0].shape == (2, 3)
 
 
 def test_a_failed_parity_check_keeps_no_file(tmp_path: Path) -> None:

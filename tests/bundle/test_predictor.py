@@ -22,7 +22,7 @@ from carsearch.bundle.artifacts import BUNDLE_ATTR
 from carsearch.bundle.format import MANIFEST, WEIGHTS, sha256
 from carsearch.bundle.predictor import Predictor, clean_features, load, load_best
 from carsearch.cli import main
-from carsearch.data.schema import MISSING, Column, Schema
+from carsearch.data.schema import MISSING, UNKNOWN, Column, Schema
 from carsearch.search.study import open_existing
 from helpers import make_frame, tiny_config
 
@@ -77,13 +77,18 @@ def test_a_missing_column_is_named(model: Predictor, cars: pd.DataFrame) -> None
         model.predict(cars.drop(columns=["size"]))
 
 
-def test_an_unseen_value_is_named_with_its_column(model: Predictor, cars: pd.DataFrame) -> None:
+def test_an_unseen_value_is_unknown_or_with_unseen_error_named(
+    bundle: Path, model: Predictor, cars: pd.DataFrame
+) -> None:
+    expected = model.predict_proba(cars.assign(colour=UNKNOWN))[3]
     cars.loc[3, "colour"] = "purple"
+    np.testing.assert_array_equal(model.predict_proba(cars)[3], expected)
+    strict = load(bundle, unseen="error")
     with pytest.raises(DataError, match=r"column 'colour' has value 'purple', not seen"):
-        model.predict(cars)
+        strict.predict(cars)
     cars.loc[3, "colour"] = None  # missing, and <missing> was never seen in this training data
     with pytest.raises(DataError, match=f"column 'colour' has value '{MISSING}'"):
-        model.predict(cars)
+        strict.predict(cars)
 
 
 def test_unseen_values_may_read_as_the_most_frequent(bundle: Path, cars: pd.DataFrame) -> None:
@@ -160,10 +165,11 @@ def test_predict_reports_unseen_values_in_one_line(
 ) -> None:
     data = tmp_path / "cars.csv"
     make_frame(5).drop(columns=["label"]).replace({"red": "pink"}).to_csv(data, index=False)
-    assert main(["predict", "--model", str(bundle), "--input", str(data)]) == 1
+    command = ["predict", "--model", str(bundle), "--input", str(data)]
+    assert main([*command, "--unseen", "error"]) == 1
     assert capsys.readouterr().err.startswith("error: input: column 'colour' has value 'pink'")
-    lenient = ["predict", "--model", str(bundle), "--input", str(data), "--unseen", "most_frequent"]
-    assert main(lenient) == 0
+    assert main([*command, "--unseen", "most_frequent"]) == 0
+    assert main(command) == 0  # by default an unseen value is <unknown>
 
 
 def edit_manifest(bundle: Path, change: Callable[[dict], object]) -> None:
