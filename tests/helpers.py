@@ -49,6 +49,28 @@ def make_frame(n_rows: int = 240, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def make_mixed_frame(n_rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """A learnable mixed table of strings, as read from a file: two numeric columns (one
+    with missing values), two categorical ones (one with missing values), three classes."""
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(10.0, 0.6, n_rows)
+    age = rng.integers(18, 80, n_rows).astype(float)
+    city = rng.choice(["paris", "rome", "oslo", "lima"], n_rows)
+    plan = rng.choice(["basic", "plus", ""], n_rows)
+    score = np.log(income) - 10 + (city == "oslo") * 0.8 + (age > 50) * 0.5
+    label = np.where(score > 0.9, "high", np.where(score > 0.1, "mid", "low"))
+    ages = [("" if i % 9 == 0 else f"{a:g}") for i, a in enumerate(age)]
+    return pd.DataFrame(
+        {
+            "income": [f"{v:.2f}" for v in income],
+            "age": ages,
+            "city": city,
+            "plan": plan,
+            "label": label,
+        }
+    )
+
+
 def tiny_config(folder: Path, **changes: Any) -> RunConfig:
     """A few-second run on the tiny table in ``folder`` (written if missing), stored in a
     SQLite file there."""

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 
 from carsearch.cli import main
-from carsearch.search.study import FINISHED
-from helpers import SUMMARY_KEYS, restore_sigint
+from carsearch.search.study import DATA_ATTR, FINISHED
+from helpers import SUMMARY_KEYS, make_mixed_frame, restore_sigint
 
 TINY_RUN = ["--max-epochs", "3", "--patience", "2", "--refit-seeds", "1", "--device", "cpu"]
 
@@ -72,41 +73,102 @@ def test_bad_input_is_one_line_and_exit_1(
     assert not (tmp_path / "s.db").exists()  # each is refused before the study is opened
 
 
-def test_bad_csv_leaves_the_stored_study_intact(
+def study_record(storage: str, name: str = "keep") -> list[tuple]:
+    """What a stored study holds: its trials and its attributes."""
+    study = optuna.load_study(study_name=name, storage=storage)
+    return [study.user_attrs] + [(t.number, t.state, t.params, t.value) for t in study.trials]
+
+
+@pytest.fixture
+def stored(tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """The storage URL of a two-trial study ``keep`` on the tiny table."""
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    run = ["run", "--data", str(tiny_csv), "--trials", "2", "--storage", storage]
+    assert main([*run, "--study", "keep", *TINY_RUN]) == 0
+    capsys.readouterr()
+    return storage
+
+
+BAD_RUNS = [
+    ("broken.csv", b"a,b\n\xff\xfe,x\n", [], "broken.csv: not UTF-8"),
+    ("tiny.csv", None, ["--numeric", "price"], "--numeric names no column 'price'"),
+    ("tiny.csv", None, ["--numeric", "colour"], "column 'colour' is to be numeric, but line 2"),
+    ("flat.csv", b"a,t\nx,5\ny,5\nz,5\n", ["--target", "t"], "a single class '5'"),
+    ("tiny.csv", None, ["--numeric", "size", "--categorical", "size"], "in both --numeric"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "flags", "message"), BAD_RUNS)
+def test_bad_input_is_one_line_and_leaves_the_stored_study_intact(
+    stored: str,
+    tiny_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: bytes | None,
+    flags: list[str],
+    message: str,
+) -> None:
+    before = study_record(stored)
+    data = tiny_csv
+    if content is not None:
+        data = tmp_path / name
+        data.write_bytes(content)
+    assert main(["run", "--data", str(data), "--study", "keep", "--storage", stored, *flags]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert study_record(stored) == before
+
+
+def test_a_study_of_carsearch_01_refuses_a_column_now_read_as_numbers(
     tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    frame = pd.read_csv(tiny_csv)
+    frame["size"] = frame["size"].map({"s": "1", "m": "2", "l": "3", "xl": "4"})
+    frame.to_csv(tiny_csv, index=False)
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    assert (
-        main(
-            [
-                "run",
-                "--data",
-                str(tiny_csv),
-                "--trials",
-                "2",
-                "--storage",
-                storage,
-                "--study",
-                "keep",
-                *TINY_RUN,
-            ]
-        )
-        == 0
-    )
-    before = [
-        (t.number, t.params, t.value)
-        for t in optuna.load_study(study_name="keep", storage=storage).trials
-    ]
-    broken = tmp_path / "broken.csv"
-    broken.write_bytes(b"a,b\n\xff\xfe,x\n")
+    run = ["run", "--data", str(tiny_csv), "--study", "old", "--storage", storage, *TINY_RUN]
+    assert main([*run, "--trials", "2"]) == 0
+    study = optuna.load_study(study_name="old", storage=storage)
+    study.set_user_attr(DATA_ATTR, None)  # carsearch 0.1 recorded no kinds: all categorical
+    before = study_record(storage, "old")
     capsys.readouterr()
-    assert main(["run", "--data", str(broken), "--study", "keep", "--storage", storage]) == 1
-    assert "broken.csv: not UTF-8" in capsys.readouterr().err
-    after = [
-        (t.number, t.params, t.value)
-        for t in optuna.load_study(study_name="keep", storage=storage).trials
-    ]
-    assert after == before
+    assert main([*run, "--trials", "3"]) == 1
+    assert capsys.readouterr().err == (
+        "error: the study was made with column 'size' categorical, this run reads it as "
+        "numeric; its trials do not apply to this table: search it with --study NEW_NAME\n"
+    )
+    assert study_record(storage, "old") == before
+
+
+def described_kinds(out: str) -> dict[str, str]:
+    """Column -> kind, from ``carsearch describe``'s table."""
+    rows = out.split("\n\n")[0].splitlines()[1:]
+    return {line.split()[0]: line.split()[1] for line in rows}
+
+
+def test_describe_shows_kinds_and_classes_and_touches_no_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "mixed.csv"
+    make_mixed_frame(60).assign(id=[f"u{i}" for i in range(60)], one="x").to_csv(data, index=False)
+    describe = ["describe", "--data", str(data), "--target", "label"]
+    assert main(describe) == 0
+    out = capsys.readouterr().out
+    assert described_kinds(out) == {
+        "income": "numeric",
+        "age": "numeric",
+        "city": "categorical",
+        "plan": "categorical",
+        "label": "target",
+        "id": "dropped",
+        "one": "dropped",
+    }
+    assert "an identifier (60 distinct values in 60 rows)" in out and "constant" in out
+    assert "60 rows; target 'label', 3 classes" in out
+    assert main([*describe, "--categorical", "id"]) == 0
+    assert described_kinds(capsys.readouterr().out)["id"] == "categorical"
+    assert not list(tmp_path.glob("*.db")) and not (tmp_path / "studies").exists()
 
 
 def test_sigint_keeps_finished_trials_and_a_second_run_continues(

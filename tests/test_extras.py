@@ -80,7 +80,7 @@ def test_the_exported_bundle_loads_and_predicts(summary: dict[str, Any]) -> None
     assert model.manifest_["model"] == "resmlp"
     assert model.manifest_["plugins"]["model"]["package"] == "carsearch-extras"
     assert model.manifest_["plugins"]["optimizer"]["name"] == "adamw"
-    assert all(isinstance(member, resmlp.ResMLP) for member in model.model_.members)
+    assert all(isinstance(member.backbone, resmlp.ResMLP) for member in model.model_.members)
     assert model.manifest_["torchscript"]["passed"]  # a plugin's model exports portably too
     cars = make_frame(20, seed=3)
     probabilities = model.predict_proba(cars)

@@ -12,13 +12,14 @@ from optuna.trial import BaseTrial
 from torch import nn
 
 from carsearch import plugins
-from carsearch.data.schema import Schema
 from carsearch.models.mlp import EmbeddingMLPPlugin
+from carsearch.models.numeric import Standard
 from carsearch.models.rules import EmbeddingRule
 from carsearch.testing import (
     DatasetContract,
     EmbeddingRuleContract,
     ModelContract,
+    NumericEncoderContract,
     OptimizerContract,
 )
 from carsearch.training.optimizers import Adam
@@ -44,6 +45,11 @@ class TestOptimizers(OptimizerContract):
     pass
 
 
+@pytest.mark.parametrize("plugin_name", builtins("numeric_encoders"))
+class TestNumericEncoders(NumericEncoderContract):
+    pass
+
+
 @pytest.mark.parametrize("plugin_name", builtins("datasets"))
 class TestDatasets(DatasetContract):
     @pytest.fixture(autouse=True)
@@ -57,6 +63,7 @@ def test_every_kind_has_builtins() -> None:
         "models": ["mlp"],
         "embedding_rules": ["fastai", "fixed", "textbook"],
         "optimizers": ["adam", "rmsprop", "sgd"],
+        "numeric_encoders": ["periodic", "ple", "quantile", "standard"],
         "datasets": ["car_evaluation"],
     }
 
@@ -85,10 +92,23 @@ class _SharedName(EmbeddingMLPPlugin):
 
 
 class _Flat(EmbeddingMLPPlugin):
-    def build(self, schema: Schema, params: dict[str, Any], *, embedding_dims: Any) -> nn.Module:
-        return nn.Sequential(
-            super().build(schema, params, embedding_dims=embedding_dims), nn.Flatten(0)
-        )
+    def build(self, n_features: int, n_outputs: int, params: dict[str, Any]) -> nn.Module:
+        return nn.Sequential(super().build(n_features, n_outputs, params), nn.Flatten(0))
+
+
+class _Unbounded(Standard):
+    def build(self, state: dict[str, Any], params: dict[str, Any]) -> nn.Module:
+        return _Square()
+
+
+class _Square(nn.Module):
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return values**40  # overflows to inf for large inputs
+
+
+class _NotJson(Standard):
+    def fit(self, values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
+        return {**super().fit(values, params), "mean": values.mean(axis=0)}
 
 
 @pytest.mark.parametrize(
@@ -110,15 +130,25 @@ class _Flat(EmbeddingMLPPlugin):
             r"parameter names \['batch_size'\] are carsearch's own",
         ),
         (
-            ModelContract().test_builds_and_gives_batch_by_classes_logits,
+            ModelContract().test_builds_and_gives_batch_by_outputs,
             _Flat(),
-            r"logits of shape \(48,\), expected \(16, 3\)",
+            r"outputs of shape \(48,\), expected \(16, 3\)",
+        ),
+        (
+            NumericEncoderContract().test_builds_a_fixed_width_finite_map,
+            _Unbounded(),
+            r"features must stay finite",
+        ),
+        (
+            NumericEncoderContract().test_the_fitted_state_is_json_and_the_same_for_the_same_rows,
+            _NotJson(),
+            r"ndarray is not JSON serializable",
         ),
     ],
-    ids=["dim-0", "numpy-int", "shared-name", "flat-logits"],
+    ids=["dim-0", "numpy-int", "shared-name", "flat-outputs", "unbounded", "not-json"],
 )
 def test_the_suite_catches_a_broken_plugin(check: Any, plugin: Any, message: str) -> None:
-    with pytest.raises(AssertionError, match=message):
+    with pytest.raises((AssertionError, TypeError), match=message):
         check(plugin)
 
 

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from carsearch.cli import bundles, inspection, listing, search
+from carsearch.cli import bundles, data, inspection, listing, search
 from carsearch.exceptions import CarsearchError
 
 
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     search.add_run(commands)
+    data.add_describe(commands)
     bundles.add_export(commands)
     bundles.add_predict(commands)
     bundles.add_best(commands)

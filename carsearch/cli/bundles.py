@@ -39,10 +39,10 @@ def add_predict(commands: Any) -> None:
     predict.add_argument("--output", metavar="CSV", help="where to write (default stdout)")
     predict.add_argument(
         "--unseen",
-        choices=("error", "most_frequent"),
-        default="error",
-        help="a value not seen in training: stop (default), or read it as its column's most "
-        "frequent training value",
+        choices=("unknown", "error", "most_frequent"),
+        default="unknown",
+        help="a category not seen in training: the learned <unknown> code (default), stop, or "
+        "its column's most frequent training value",
     )
     predict.set_defaults(handler=cmd_predict)
 
@@ -52,7 +52,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from carsearch.data.read import read_frame
 
     predictor = load(args.model, unseen=args.unseen)
-    result = predictor.predict_frame(read_frame(args.input))
+    result = predictor.predict_frame(read_frame(args.input), first_line=2)
     result.to_csv(args.output or sys.stdout, index=False)
     return 0
 

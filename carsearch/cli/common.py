@@ -29,6 +29,36 @@ def add_json_flag(parser: Any, what: str = "the summary as one JSON object") -> 
     parser.add_argument("--json", action="store_true", help=f"print {what}")
 
 
+def add_table_options(group: Any) -> None:
+    """The options that say how to read a table: ``run`` and ``describe`` share them."""
+    group.add_argument("--data", help="a CSV or TSV file (default: the --dataset plugin's data)")
+    group.add_argument(
+        "--target", help="the target column of --data, by name or 1-based number (default: last)"
+    )
+    group.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        help="the file has no header line: columns are c1..cN, or --columns",
+    )
+    group.add_argument("--columns", type=names, metavar="A,B", help="names for --no-header")
+    group.add_argument(
+        "--numeric", type=names, default=(), metavar="A,B", help="read these columns as numbers"
+    )
+    group.add_argument(
+        "--categorical",
+        type=names,
+        default=(),
+        metavar="A,B",
+        help="read these columns as categories (kept even if constant or an identifier)",
+    )
+    group.add_argument(
+        "--dataset",
+        default=DEFAULTS.dataset,
+        help=f"a data-set plugin's name, used without --data (default {DEFAULTS.dataset})",
+    )
+
+
 def names(text: str) -> tuple[str, ...]:
     """A comma-separated list of names."""
     found = tuple(name.strip() for name in text.split(",") if name.strip())

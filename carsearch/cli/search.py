@@ -7,7 +7,14 @@ import sys
 from typing import Any
 
 from carsearch import plugins
-from carsearch.cli.common import DEFAULTS, add_json_flag, config_options, names, print_summary
+from carsearch.cli.common import (
+    DEFAULTS,
+    add_json_flag,
+    add_table_options,
+    config_options,
+    names,
+    print_summary,
+)
 from carsearch.config import METRICS, PRUNERS, SPLITS, RunConfig
 from carsearch.summary import format_next_steps
 
@@ -38,12 +45,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _add_data_options(group: Any) -> None:
-    group.add_argument("--data", help="a CSV or TSV file (default: the --dataset plugin's data)")
-    group.add_argument("--target", help="the target column of --data (default: the last)")
+    add_table_options(group)
     group.add_argument(
-        "--dataset",
-        default=DEFAULTS.dataset,
-        help=f"a data-set plugin's name, used without --data (default {DEFAULTS.dataset})",
+        "--min-category-count",
+        type=int,
+        default=DEFAULTS.min_category_count,
+        metavar="N",
+        help="categories with fewer training rows share one learned <unknown> code "
+        f"(default {DEFAULTS.min_category_count})",
     )
     group.add_argument("--seed", type=int, default=DEFAULTS.seed)
     split = "stratified 64/16/20, or ordered (the textbook's first 80%% / last 20%%)"
@@ -65,6 +74,7 @@ def _add_search_options(group: Any) -> None:
     )
     _add_names(group, "--optimizers", DEFAULTS.optimizers, "optimizer families to search")
     _add_names(group, "--embedding-rules", DEFAULTS.embedding_rules, "embedding-size rules")
+    _add_names(group, "--numeric-encoders", DEFAULTS.numeric_encoders, "numeric encodings")
     group.add_argument("--pruner", choices=PRUNERS, default=DEFAULTS.pruner)
     metric = "validation metric to optimise (default log_loss, see docs/design.md)"
     group.add_argument("--metric", choices=METRICS, default=DEFAULTS.metric, help=metric)

@@ -1,15 +1,13 @@
-"""A residual MLP over per-column embeddings: carsearch model ``resmlp``."""
+"""A residual MLP: carsearch model ``resmlp``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from optuna.trial import BaseTrial
 from torch import nn
 
-from carsearch.data import Schema
 from carsearch.plugins import ModelPlugin
 
 
@@ -31,36 +29,24 @@ class ResidualBlock(nn.Module):
 
 
 class ResMLP(nn.Module):
-    """One embedding per column, concatenated, projected to ``width``, then residual blocks.
+    """carsearch's features projected to ``width``, then residual blocks, then a head.
 
     Example:
-        >>> model = ResMLP([3, 4], [2, 2], n_classes=2, width=16, n_blocks=2, dropout=0.1)
-        >>> model(torch.tensor([[0, 3], [2, 1]])).shape
-        torch.Size([2, 2])
+        >>> model = ResMLP(6, n_outputs=2, width=16, n_blocks=2, dropout=0.1)
+        >>> model(torch.randn(3, 6)).shape
+        torch.Size([3, 2])
     """
 
     def __init__(
-        self,
-        cardinalities: Sequence[int],
-        embedding_dims: Sequence[int],
-        *,
-        n_classes: int,
-        width: int,
-        n_blocks: int,
-        dropout: float,
+        self, n_features: int, *, n_outputs: int, width: int, n_blocks: int, dropout: float
     ) -> None:
         super().__init__()
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(cardinality, dim)
-            for cardinality, dim in zip(cardinalities, embedding_dims, strict=True)
-        )
-        self.project = nn.Linear(sum(embedding_dims), width)
+        self.project = nn.Linear(n_features, width)
         self.blocks = nn.Sequential(*(ResidualBlock(width, dropout) for _ in range(n_blocks)))
-        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, n_classes))
+        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, n_outputs))
 
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        columns = [embed(codes[:, j]) for j, embed in enumerate(self.embeddings)]
-        return self.head(self.blocks(self.project(torch.cat(columns, dim=1))))
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.project(features)))
 
 
 class ResMLPPlugin(ModelPlugin):
@@ -68,15 +54,13 @@ class ResMLPPlugin(ModelPlugin):
 
     Example:
         >>> import optuna
-        >>> from carsearch.data import Column, Schema
-        >>> schema = Schema((Column("a", ("x", "y")),), "t", ("no", "yes"))
         >>> trial = optuna.trial.FixedTrial(
         ...     {"resmlp_n_blocks": 2, "resmlp_width": 32, "resmlp_dropout": 0.1}
         ... )
         >>> plugin = ResMLPPlugin()
-        >>> model = plugin.build(schema, plugin.search_space(trial), embedding_dims=[2])
-        >>> model(torch.tensor([[0], [1]])).shape
-        torch.Size([2, 2])
+        >>> model = plugin.build(5, 2, plugin.search_space(trial))
+        >>> model(torch.randn(4, 5)).shape
+        torch.Size([4, 2])
     """
 
     def search_space(self, trial: BaseTrial) -> dict[str, Any]:
@@ -86,13 +70,10 @@ class ResMLPPlugin(ModelPlugin):
             "resmlp_dropout": trial.suggest_float("resmlp_dropout", 0.0, 0.3),
         }
 
-    def build(
-        self, schema: Schema, params: dict[str, Any], *, embedding_dims: Sequence[int]
-    ) -> nn.Module:
+    def build(self, n_features: int, n_outputs: int, params: dict[str, Any]) -> nn.Module:
         return ResMLP(
-            schema.cardinalities,
-            embedding_dims,
-            n_classes=len(schema.classes),
+            n_features,
+            n_outputs=n_outputs,
             width=int(params["resmlp_width"]),
             n_blocks=int(params["resmlp_n_blocks"]),
             dropout=float(params["resmlp_dropout"]),
