@@ -15,7 +15,7 @@ from carsearch.data.describe import kinds_line
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import finish, optimize, summarize
-from carsearch.search.storage import make_storage
+from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
 from carsearch.summary import Summary
 from carsearch.training.device import device_label, resolve_device, set_threads
@@ -58,7 +58,8 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     logger.info("%s", kinds_line(prepared.table))
     storage = make_storage(config.storage, trial_budget=config.n_trials)
     name = default_study_name(config)
-    study = open_study(config, storage=storage, name=name, table=prepared.table)
+    searched = trial_storage(storage, live_writes=config.live_writes)
+    study = open_study(config, storage=searched, name=name, table=prepared.table)
     logger.info(
         "study %r in %s: %d trials wanted, device %s",
         study.study_name,

@@ -16,12 +16,14 @@ from carsearch.exceptions import ConfigError
 Metric = Literal["log_loss", "accuracy", "macro_f1"]
 Pruner = Literal["successive_halving", "hyperband", "median", "none"]
 Split = Literal["stratified", "ordered"]
+ClassWeight = Literal["none", "balanced", "search"]
 
 METRICS: tuple[str, ...] = ("log_loss", "accuracy", "macro_f1")
 #: Metrics where lower is better; every other one is maximized.
 MINIMIZED = frozenset({"log_loss", "rmse", "mae"})
 PRUNERS: tuple[str, ...] = ("successive_halving", "hyperband", "median", "none")
 SPLITS: tuple[str, ...] = ("stratified", "ordered")
+CLASS_WEIGHT_CHOICES: tuple[str, ...] = ("none", "balanced", "search")
 DEFAULT_STORAGE = "sqlite:///studies/carsearch.db"
 #: Fields given as lists in JSON and kept as tuples.
 _TUPLES = ("columns", "numeric", "categorical", "optimizers", "embedding_rules", "numeric_encoders")
@@ -44,6 +46,7 @@ class RunConfig:
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     min_category_count: int = 3
+    class_weight: ClassWeight = "none"
     dataset: str = "car_evaluation"
     n_trials: int = 100
     timeout: float | None = None
@@ -66,6 +69,7 @@ class RunConfig:
     threads: int = 1
     jobs: int = 1
     trial_timeout: float | None = None
+    live_writes: bool = False
     out: str | None = None
     tensorboard: str | None = None
 
@@ -73,6 +77,7 @@ class RunConfig:
         _check_choice("metric", self.metric, METRICS)
         _check_choice("pruner", self.pruner, PRUNERS)
         _check_choice("split", self.split, SPLITS)
+        _check_choice("class_weight", self.class_weight, CLASS_WEIGHT_CHOICES)
         counts = ("n_trials", "max_epochs", "patience", "refit_seeds", "threads", "jobs")
         for name in (*counts, "min_category_count"):
             if getattr(self, name) < 1:

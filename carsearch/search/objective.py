@@ -13,6 +13,7 @@ from carsearch.data.prepare import Prepared
 from carsearch.exceptions import TrainingError
 from carsearch.inspect.tensorboard import TrialCurves, open_curves, summary_writer_type
 from carsearch.models.network import build_network
+from carsearch.search.buffered import flush_trial
 from carsearch.search.space import suggest
 from carsearch.training.device import derive_seed, device_label, seed_everything
 from carsearch.training.loop import EpochCallback, Tensors, fit
@@ -40,6 +41,7 @@ class Objective:
         seed = derive_seed(config.seed, trial.number)
         trial.set_user_attr("device", self.label)
         trial.set_user_attr("seed", seed)
+        flush_trial(trial)  # stored before training: a dead worker's trial is retried with them
         seed_everything(seed)
         task = recipe.task(self.encoded, self.rows, self.device)
         model = build_network(recipe.spec(self.encoded, self.rows), self.encoded.schema)

@@ -1,21 +1,30 @@
 """The one module that reads Optuna's private RDB tables (``optuna.storages._rdb.models``).
 
-Two things need them: the **trial budget**, checked in the same transaction that starts a
+Three things need them: the **trial budget**, checked in the same transaction that starts a
 trial (so workers on any number of machines never start more trials than the study needs),
-and failing running trials that **never sent a heartbeat**. Optuna's tables are not public
-API, so ``pyproject.toml`` pins ``optuna`` to the major versions this module is tested on,
-and ``tests/search/test_rdb.py`` fails loudly when a new Optuna changes what it relies on.
+failing running trials that **never sent a heartbeat**, and writing a trial's buffered
+parameters, epoch values and attributes **in one transaction** (:func:`write_trial`).
+Optuna's tables are not public API, so ``pyproject.toml`` pins ``optuna`` to the major
+versions this module is tested on, and ``tests/search/test_rdb.py`` fails loudly when a new
+Optuna changes what it relies on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import optuna
 import sqlalchemy
+from optuna.distributions import (
+    BaseDistribution,
+    check_distribution_compatibility,
+    distribution_to_json,
+    json_to_distribution,
+)
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 
@@ -157,3 +166,125 @@ class CarsearchStorage(optuna.storages.RDBStorage):
             session.close()
             raise
         yield
+
+
+@dataclass
+class Pending:
+    """Writes of one running trial not yet in the database."""
+
+    params: list[tuple[str, float, BaseDistribution]] = field(default_factory=list)
+    values: dict[int, float] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    heartbeat: bool = False
+
+    def clear(self) -> None:
+        self.params.clear()
+        self.values.clear()
+        self.user_attrs.clear()
+        self.system_attrs.clear()
+        self.heartbeat = False
+
+
+def write_trial(
+    storage: optuna.storages.RDBStorage,
+    trial_id: int,
+    pending: Pending,
+    *,
+    state: TrialState | None = None,
+    value: float | None = None,
+    completed: datetime | None = None,
+) -> None:
+    """Write ``pending`` (and a final ``state`` and ``value``) in one transaction.
+
+    What Optuna's own setters do, row for row, so the database holds what it would after
+    each call one by one: a parameter's distribution is checked against the study's, a
+    finished trial refuses writes, attributes are upserted.
+
+    Raises:
+        optuna.exceptions.UpdateFinishedTrialError: the trial was finished elsewhere.
+        ValueError: a parameter's distribution differs from the one the study holds.
+    """
+    session = storage.scoped_session()
+    try:
+        trial: Any = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+        storage.check_trial_is_updatable(trial_id, trial.state)
+        _check_distributions(session, int(trial.study_id), pending.params)
+        _add_rows(session, trial_id, pending)
+        for model, attrs in (
+            (models.TrialUserAttributeModel, pending.user_attrs),
+            (models.TrialSystemAttributeModel, pending.system_attrs),
+        ):
+            for key, attr in attrs.items():
+                storage._set_trial_attr_without_commit(session, model, trial_id, key, attr)
+        if value is not None:
+            storage._set_trial_value_without_commit(session, trial, 0, value)
+        if state is not None:
+            trial.state, trial.datetime_complete = state, completed
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def study_of_trial(storage: optuna.storages.RDBStorage, trial_id: int) -> int:
+    """The id of the study that holds trial ``trial_id``."""
+    session = storage.scoped_session()
+    try:
+        found = (
+            session.query(models.TrialModel.study_id)
+            .filter(models.TrialModel.trial_id == trial_id)
+            .scalar()
+        )
+    finally:
+        session.close()
+    if found is None:
+        raise KeyError(f"No trial with trial_id {trial_id} exists.")
+    return int(found)
+
+
+def _check_distributions(
+    session: Any, study_id: int, params: list[tuple[str, float, BaseDistribution]]
+) -> None:
+    """One query for the study's distribution of every parameter name being written."""
+    if not params:
+        return
+    names = [name for name, _, _ in params]
+    stored = (
+        session.query(models.TrialParamModel.param_name, models.TrialParamModel.distribution_json)
+        .join(models.TrialModel)
+        .filter(models.TrialModel.study_id == study_id)
+        .filter(models.TrialParamModel.param_name.in_(names))
+        .distinct(models.TrialParamModel.param_name)
+        .all()
+    )
+    known = {name: json_to_distribution(text) for name, text in stored}
+    for name, _, distribution in params:
+        if name in known:
+            check_distribution_compatibility(known[name], distribution)
+
+
+def _add_rows(session: Any, trial_id: int, pending: Pending) -> None:
+    for name, internal, distribution in pending.params:
+        session.add(
+            models.TrialParamModel(
+                trial_id=trial_id,
+                param_name=name,
+                param_value=internal,
+                distribution_json=distribution_to_json(distribution),
+            )
+        )
+    for step, value in pending.values.items():
+        stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+        session.add(
+            models.TrialIntermediateValueModel(
+                trial_id=trial_id,
+                step=step,
+                intermediate_value=stored,
+                intermediate_value_type=kind,
+            )
+        )
+    if pending.heartbeat:
+        session.add(models.TrialHeartbeatModel(trial_id=trial_id))

@@ -21,9 +21,11 @@ from typing import Any
 
 import optuna
 import sqlalchemy
+from optuna.storages import BaseStorage
 from sqlalchemy.engine import URL, make_url
 
 from carsearch.exceptions import StudyError
+from carsearch.search.buffered import BufferedStorage
 from carsearch.search.rdb import BudgetReached, CarsearchStorage
 from carsearch.search.sqlite import BUSY_TIMEOUT, backup_sqlite, enable_wal, sqlite_path
 
@@ -147,6 +149,17 @@ def _engine_kwargs(url: URL) -> dict[str, Any]:
         return {"connect_args": {"timeout": BUSY_TIMEOUT}}
     # Long searches outlive idle server connections; test each before use.
     return {"pool_pre_ping": True}
+
+
+def trial_storage(rdb: CarsearchStorage, *, live_writes: bool = False) -> BaseStorage:
+    """The storage a search runs its trials on: buffered writes, or ``live_writes`` as they come.
+
+    Buffered (:class:`~carsearch.search.buffered.BufferedStorage`): a running trial's rows are
+    written at its start, its pruner's rungs and its end, a few milliseconds a trial. Live:
+    every parameter, epoch and attribute in a transaction of its own, as plain Optuna does, so
+    a dashboard can follow a running trial epoch by epoch.
+    """
+    return rdb if live_writes else BufferedStorage(rdb)
 
 
 def is_server(url: str) -> bool:

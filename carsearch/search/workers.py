@@ -25,7 +25,7 @@ from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import CarsearchError, ConfigError
 from carsearch.search.objective import make_objective
-from carsearch.search.storage import is_server, make_storage, sqlite_path
+from carsearch.search.storage import is_server, make_storage, sqlite_path, trial_storage
 from carsearch.search.study import make_pruner, make_sampler
 from carsearch.search.trials import Callback, n_finished, run_trials
 from carsearch.training.device import resolve_device, set_threads
@@ -161,7 +161,7 @@ def run_worker(spec: WorkerSpec) -> None:
     n_existing = len(storage.get_all_trials(study_id, deepcopy=False))
     study = optuna.load_study(
         study_name=spec.study_name,
-        storage=storage,
+        storage=trial_storage(storage, live_writes=config.live_writes),
         sampler=make_sampler(config, n_existing, worker=spec.index + 1),
         pruner=make_pruner(config),
     )

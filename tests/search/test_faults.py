@@ -46,12 +46,13 @@ def cli_args(config: RunConfig) -> list[str]:
 def wait_until_mid_trial(path: Path, victim: subprocess.Popen[bytes]) -> int:
     """Poll the study file until a trial has completed and the next is training.
 
-    Returns the number of the trial in training.
+    A running trial's parameters are stored before it trains (its epochs only at its end):
+    a running trial with parameters is in training. Returns its number.
     """
     query = """
         SELECT t.number FROM trials t
         WHERE t.state = 'RUNNING' AND EXISTS (
-            SELECT 1 FROM trial_intermediate_values v WHERE v.trial_id = t.trial_id)
+            SELECT 1 FROM trial_params p WHERE p.trial_id = t.trial_id)
         AND (SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE') >= 1
     """
     deadline = time.monotonic() + 180
