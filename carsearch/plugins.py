@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from carsearch.config import RunConfig
     from carsearch.data.datasets import DatasetPlugin as DatasetPlugin
     from carsearch.models.base import ModelPlugin as ModelPlugin
+    from carsearch.models.base import SearchContext as SearchContext
     from carsearch.models.numeric import NumericEncoder as NumericEncoder
     from carsearch.models.rules import EmbeddingRule as EmbeddingRule
     from carsearch.training.optimizers import OptimizerPlugin as OptimizerPlugin
@@ -245,4 +246,6 @@ _BASE_NAMES: dict[str, str] = {
 def __getattr__(name: str) -> Any:
     if name in _BASE_NAMES:
         return _import(_BASES[_BASE_NAMES[name]])
+    if name == "SearchContext":
+        return _import("carsearch.models.base:SearchContext")
     raise AttributeError(f"module 'carsearch.plugins' has no attribute {name!r}")

@@ -12,6 +12,7 @@ from optuna.trial import BaseTrial
 from torch import nn
 
 from carsearch import plugins
+from carsearch.models.base import SearchContext
 from carsearch.models.mlp import EmbeddingMLPPlugin
 from carsearch.models.numeric import Standard
 from carsearch.models.rules import EmbeddingRule
@@ -87,8 +88,9 @@ class _BareLr(Adam):
 
 
 class _SharedName(EmbeddingMLPPlugin):
-    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
-        return {**super().search_space(trial), "batch_size": trial.suggest_int("batch_size", 1, 8)}
+    def search_space(self, trial: BaseTrial, context: SearchContext) -> dict[str, Any]:
+        batch = trial.suggest_int("batch_size", 1, 8)
+        return {**super().search_space(trial, context), "batch_size": batch}
 
 
 class _Flat(EmbeddingMLPPlugin):

@@ -137,40 +137,23 @@ def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ense
 def upgrade_v1_state(
     state: dict[str, torch.Tensor], model: Ensemble, manifest: dict[str, Any], path: Path
 ) -> dict[str, torch.Tensor]:
-    """A version-1 ``state_dict`` (carsearch 0.1's built-in ``mlp``) in today's layout.
+    """A version-1 ``state_dict`` (carsearch 0.1's built-in ``mlp``) under today's names.
 
-    0.1's ``EmbeddingMLP`` kept its embeddings as one masked ``(categories, total width)``
-    table and its layers at the top; today the table is as wide as the widest column and
-    the layers sit in the model's backbone. The numbers are the same.
+    0.1's ``EmbeddingMLP`` kept its embeddings and layers at the top of each member; today
+    the embeddings sit in the member's input block and the layers in its backbone. The
+    tensors are the same.
     """
     if manifest["model"] != "mlp":
         raise BundleError(
             f"{path}: a version-1 bundle of model {manifest['model']!r} cannot be read by "
             f"carsearch {carsearch_version()}; export the study again, or install carsearch 0.1"
         )
-    upgraded = dict(model.state_dict())
+    upgraded = dict(model.state_dict())  # what 0.1 lacked keeps its fresh value (scale)
     for key, value in state.items():
         member, _, rest = key.partition(".")[2].partition(".")
-        prefix = f"members.{member}."
-        if rest.startswith("layers."):
-            upgraded[prefix + "backbone." + rest] = value
-        elif rest == "embedding.weight":
-            dims = [int(dim) for dim in manifest["embedding_dims"]]
-            sizes = [len(column["categories"]) for column in manifest["schema"]["columns"]]
-            upgraded[prefix + "inputs.embedding.weight"] = _narrow(value, sizes, dims)
-        elif rest != "embedding.mask":
-            upgraded[prefix + "inputs." + rest] = value
+        part = "backbone." if rest.startswith("layers.") else "inputs."
+        upgraded[f"members.{member}.{part}{rest}"] = value
     return upgraded
-
-
-def _narrow(weight: torch.Tensor, sizes: list[int], dims: list[int]) -> torch.Tensor:
-    """0.1's masked table: the rows of column j kept their values in column j's block."""
-    narrow = torch.zeros(weight.shape[0], max(dims), dtype=weight.dtype)
-    row = column = 0
-    for size, dim in zip(sizes, dims, strict=True):
-        narrow[row : row + size, :dim] = weight[row : row + size, column : column + dim]
-        row, column = row + size, column + dim
-    return narrow
 
 
 def _made_with(manifest: dict[str, Any]) -> str:

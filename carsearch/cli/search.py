@@ -15,7 +15,7 @@ from carsearch.cli.common import (
     names,
     print_summary,
 )
-from carsearch.config import METRICS, PRUNERS, SPLITS, RunConfig
+from carsearch.config import CLASS_WEIGHT_CHOICES, METRICS, PRUNERS, SPLITS, RunConfig
 from carsearch.summary import format_next_steps
 
 
@@ -53,6 +53,12 @@ def _add_data_options(group: Any) -> None:
         metavar="N",
         help="categories with fewer training rows share one learned <unknown> code "
         f"(default {DEFAULTS.min_category_count})",
+    )
+    group.add_argument(
+        "--class-weight",
+        choices=CLASS_WEIGHT_CHOICES,
+        default=DEFAULTS.class_weight,
+        help="weigh classes by their rarity: none (default), balanced, or search both",
     )
     group.add_argument("--seed", type=int, default=DEFAULTS.seed)
     split = "stratified 64/16/20, or ordered (the textbook's first 80%% / last 20%%)"

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from optuna.trial import BaseTrial
 from torch import nn
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What a model's search space may depend on: facts of the study's data, fixed per study.
+
+    Example:
+        >>> SearchContext(n_train=1106, n_categorical=6, n_numeric=0, task="classification")
+        SearchContext(n_train=1106, n_categorical=6, n_numeric=0, task='classification')
+    """
+
+    n_train: int
+    n_categorical: int
+    n_numeric: int
+    task: str
 
 
 class ModelPlugin(ABC):
@@ -20,8 +36,9 @@ class ModelPlugin(ABC):
     losses are averaged in training and whose predictions are averaged after.
 
     Parameter names must not clash with carsearch's shared ones (``embedding_rule``,
-    ``embedding_dropout``, ``numeric_encoding``, ``class_weight``, ``optimizer``,
-    ``batch_size``, ``lr_scheduler``) nor with other plugins': prefix them.
+    ``numeric_encoding``, ``class_weight``, ``loss``, ``optimizer``, ``batch_size``,
+    ``lr_scheduler``) nor with other plugins': prefix them. A model may suggest
+    ``embedding_dropout``, the dropout of the category embeddings it is fed.
 
     Example:
         >>> import optuna, torch
@@ -29,7 +46,8 @@ class ModelPlugin(ABC):
         >>> trial = optuna.trial.FixedTrial({"n_layers": 1, "n_units_l0": 8, "dropout": 0.1,
         ...                                  "batch_norm": True})
         >>> plugin = EmbeddingMLPPlugin()
-        >>> model = plugin.build(5, 3, plugin.search_space(trial))
+        >>> context = SearchContext(1000, n_categorical=0, n_numeric=5, task="classification")
+        >>> model = plugin.build(5, 3, plugin.search_space(trial, context))
         >>> model(torch.randn(2, 5)).shape
         torch.Size([2, 3])
     """
@@ -38,8 +56,12 @@ class ModelPlugin(ABC):
     refit_members: ClassVar[int] = 5
 
     @abstractmethod
-    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
-        """Suggest the model's parameters on ``trial`` and return them."""
+    def search_space(self, trial: BaseTrial, context: SearchContext) -> dict[str, Any]:
+        """Suggest the model's parameters on ``trial`` and return them.
+
+        ``context`` holds facts of the data (training rows, feature columns, task) that a
+        range may depend on; it is the same for every trial of a study.
+        """
 
     @abstractmethod
     def build(self, n_features: int, n_outputs: int, params: dict[str, Any]) -> nn.Module:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from carsearch import plugins
-from carsearch.data.schema import CLASSIFICATION, Schema
+from carsearch.data.schema import CLASSIFICATION, UNKNOWN, Schema
 from carsearch.models.embedding import FusedEmbedding
 from carsearch.models.inputs import Inputs, NumericInput
 
@@ -90,8 +90,11 @@ class Ensemble(nn.Module):
 
 def build_network(spec: NetworkSpec, schema: Schema) -> Network:
     """A fresh, randomly initialised network of ``spec`` for ``schema``'s columns."""
+    unknown = [column.categories[:1] == (UNKNOWN,) for column in schema.columns]
     embedding = (
-        FusedEmbedding(schema.cardinalities, spec.embedding_dims) if schema.columns else None
+        FusedEmbedding(schema.cardinalities, spec.embedding_dims, unknown)
+        if schema.columns
+        else None
     )
     numeric = None
     if schema.numeric:

@@ -16,6 +16,7 @@ from optuna.trial import BaseTrial
 from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.schema import CLASSIFICATION, Schema
+from carsearch.models.base import SearchContext
 from carsearch.training.recipe import Recipe
 from carsearch.training.schedulers import LR_SCHEDULERS
 from carsearch.training.tasks import CLASS_WEIGHTS
@@ -61,9 +62,9 @@ def batch_sizes(n_train: int) -> tuple[int, ...]:
 def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -> Recipe:
     """Sample (or, with a ``FixedTrial``, replay) one configuration.
 
-    Shared parameters exist only where they apply: the embedding rule and its dropout for a
-    table with categorical columns, the numeric encoding for one with numeric columns, the
-    class weights for a classification target.
+    Shared parameters exist only where they apply: the embedding rule for a table with
+    categorical columns, the numeric encoding for one with numeric columns, the class
+    weights for a classification target.
     """
     params: dict[str, Any] = {}
     dims: tuple[int, ...] = ()
@@ -72,17 +73,19 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
         rule = plugins.instance("embedding_rules", rule_name)
         params.update(embedding_rule=rule_name, **rule.search_space(trial))
         dims = tuple(rule.dim(column.n_categories, params) for column in schema.columns)
-        params["embedding_dropout"] = trial.suggest_float("embedding_dropout", 0.0, 0.5)
     if schema.numeric:
         encoding = str(trial.suggest_categorical("numeric_encoding", list(config.numeric_encoders)))
         params["numeric_encoding"] = encoding
         params.update(plugins.instance("numeric_encoders", encoding).search_space(trial))
-    params.update(plugins.instance("models", config.model).search_space(trial))
+    context = SearchContext(n_train, len(schema.columns), len(schema.numeric), schema.task)
+    params.update(plugins.instance("models", config.model).search_space(trial, context))
     optimizer = str(trial.suggest_categorical("optimizer", list(config.optimizers)))
     params["optimizer"] = optimizer
     params.update(plugins.instance("optimizers", optimizer).search_space(trial))
     if schema.task == CLASSIFICATION:
-        params["class_weight"] = trial.suggest_categorical("class_weight", list(CLASS_WEIGHTS))
+        # One choice unless asked to search: a one-value parameter is stored but never sampled.
+        weights = CLASS_WEIGHTS if config.class_weight == "search" else (config.class_weight,)
+        params["class_weight"] = trial.suggest_categorical("class_weight", list(weights))
     batch_size = int(trial.suggest_categorical("batch_size", list(batch_sizes(n_train))))
     lr_scheduler = str(trial.suggest_categorical("lr_scheduler", list(LR_SCHEDULERS)))
     params.update(batch_size=batch_size, lr_scheduler=lr_scheduler)

@@ -36,6 +36,7 @@ STUDY_DEFINING: tuple[str, ...] = (
     "numeric",
     "categorical",
     "min_category_count",
+    "class_weight",
     "numeric_encoders",
     "dataset",
     "split",

@@ -15,13 +15,13 @@ from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.schema import UNKNOWN, Column, NumericColumn, Schema
 from carsearch.exceptions import PluginError
+from carsearch.models.base import ModelPlugin, SearchContext
 from carsearch.search.space import replay, suggest
 
 #: Trial parameters that carsearch's search space itself suggests; no plugin may use them.
 SHARED_PARAMS = frozenset(
     {
         "embedding_rule",
-        "embedding_dropout",
         "numeric_encoding",
         "class_weight",
         "optimizer",
@@ -35,6 +35,8 @@ SPACE_KINDS = ("models", "embedding_rules", "optimizers", "numeric_encoders")
 N_SAMPLES = 8
 #: Training rows the tiny schema stands for (it picks the batch sizes).
 N_TRAIN = 200
+#: The context model plugins' spaces are sampled in.
+CONTEXT = SearchContext(N_TRAIN, n_categorical=4, n_numeric=2, task="classification")
 
 Space = Callable[[BaseTrial], dict[str, Any]]
 Sample = tuple[dict[str, Any], dict[str, Any]]
@@ -74,6 +76,14 @@ def sample(space: Space, n_trials: int = N_SAMPLES, seed: int = 0) -> list[Sampl
         study.tell(trial, 0.0)
         samples.append((dict(trial.params), returned))
     return samples
+
+
+def space_of(plugin: Any) -> Space:
+    """A plugin's search space as a function of the trial alone (models get :data:`CONTEXT`)."""
+    if isinstance(plugin, ModelPlugin):
+        return lambda trial: plugin.search_space(trial, CONTEXT)
+    space: Space = plugin.search_space
+    return space
 
 
 def param_names(space: Space) -> set[str]:
@@ -131,24 +141,24 @@ class SearchSpaceContract(PluginContract):
         raise NotImplementedError
 
     def test_search_space_replays_under_fixed_trial(self, plugin: Any) -> None:
-        for params, returned in sample(plugin.search_space):
-            assert plugin.search_space(FixedTrial(params)) == returned
+        for params, returned in sample(space_of(plugin)):
+            assert space_of(plugin)(FixedTrial(params)) == returned
 
     def test_params_are_json_values(self, plugin: Any) -> None:
         # Bundles store the params as JSON and rebuild the model from them.
-        for params, returned in sample(plugin.search_space):
+        for params, returned in sample(space_of(plugin)):
             assert all(isinstance(key, str) for key in returned)
             assert json.loads(json.dumps(returned)) == returned
             assert json.loads(json.dumps(params)) == params
 
     def test_param_names_do_not_collide_with_the_shared_ones(self, plugin: Any) -> None:
-        clash = param_names(plugin.search_space) & SHARED_PARAMS
+        clash = param_names(space_of(plugin)) & SHARED_PARAMS
         assert not clash, f"parameter names {sorted(clash)} are carsearch's own"
 
     def test_param_names_do_not_collide_with_other_plugins(
         self, plugin: Any, plugin_name: str
     ) -> None:
-        mine = param_names(plugin.search_space)
+        mine = param_names(space_of(plugin))
         for kind, other, names in _other_spaces(self.kind, plugin_name):
             clash = mine & names
             assert not clash, f"parameter names {sorted(clash)} are also {kind} {other!r}'s"
@@ -175,5 +185,5 @@ def _other_spaces(kind: str, name: str) -> list[tuple[str, str, set[str]]]:
                 other = plugins.instantiate(info)
             except PluginError:
                 continue  # a broken plugin fails its own checks, not this one's
-            spaces.append((other_kind, info.name, param_names(other.search_space)))
+            spaces.append((other_kind, info.name, param_names(space_of(other))))
     return spaces

@@ -12,7 +12,13 @@ from carsearch.data.schema import MISSING
 from carsearch.data.table import Table
 from carsearch.models.base import ModelPlugin
 from carsearch.models.rules import EmbeddingRule
-from carsearch.testing.common import PluginContract, SearchSpaceContract, assert_prefixed, sample
+from carsearch.testing.common import (
+    PluginContract,
+    SearchSpaceContract,
+    assert_prefixed,
+    sample,
+    space_of,
+)
 from carsearch.training.optimizers import OptimizerPlugin
 
 #: The feature width and outputs the model checks build for.
@@ -29,7 +35,7 @@ class ModelContract(SearchSpaceContract):
         return RunConfig(model=plugin_name)
 
     def test_builds_and_gives_batch_by_outputs(self, plugin: ModelPlugin) -> None:
-        for _, params in sample(plugin.search_space):
+        for _, params in sample(space_of(plugin)):
             model = plugin.build(N_FEATURES, N_OUTPUTS, params)
             assert isinstance(model, torch.nn.Module)
             for mode, n_rows in ((True, 16), (False, 16), (False, 1)):
@@ -42,7 +48,7 @@ class ModelContract(SearchSpaceContract):
                 assert outputs.dtype == torch.float32 and bool(outputs.isfinite().all())
 
     def test_trains_one_step(self, plugin: ModelPlugin) -> None:
-        for _, params in sample(plugin.search_space, n_trials=3):
+        for _, params in sample(space_of(plugin), n_trials=3):
             model = plugin.build(N_FEATURES, N_OUTPUTS, params)
             before = [p.detach().clone() for p in model.parameters()]
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -57,7 +63,7 @@ class ModelContract(SearchSpaceContract):
 
     def test_same_seed_same_weights_and_state_dict_round_trip(self, plugin: ModelPlugin) -> None:
         # Refits are seeded, and bundles reload weights into a freshly built model.
-        params = sample(plugin.search_space, n_trials=1)[0][1]
+        params = sample(space_of(plugin), n_trials=1)[0][1]
         models = []
         for _ in range(2):
             torch.manual_seed(0)
@@ -78,7 +84,7 @@ class EmbeddingRuleContract(SearchSpaceContract):
         return RunConfig(embedding_rules=(plugin_name,))
 
     def test_dim_is_a_positive_int_for_cardinalities_1_to_1000(self, plugin: EmbeddingRule) -> None:
-        for _, params in sample(plugin.search_space):
+        for _, params in sample(space_of(plugin)):
             dims = [plugin.dim(cardinality, params) for cardinality in range(1, 1001)]
             wrong = [d for d in dims if type(d) is not int or d < 1]
             assert not wrong, f"dim() must return ints >= 1, got {wrong[:5]}"
@@ -98,10 +104,10 @@ class OptimizerContract(SearchSpaceContract):
         self, plugin: OptimizerPlugin, plugin_name: str
     ) -> None:
         # Families share one study: a bare ``lr`` would get two different ranges.
-        assert_prefixed(plugin.search_space, plugin_name)
+        assert_prefixed(space_of(plugin), plugin_name)
 
     def test_builds_an_optimizer_that_steps(self, plugin: OptimizerPlugin) -> None:
-        for _, params in sample(plugin.search_space):
+        for _, params in sample(space_of(plugin)):
             model = torch.nn.Linear(4, 3)
             before = model.weight.detach().clone()
             optimizer = plugin.build(model.parameters(), params)

@@ -11,7 +11,7 @@ import torch
 
 from carsearch.config import RunConfig
 from carsearch.models.numeric import NumericEncoder
-from carsearch.testing.common import SearchSpaceContract, assert_prefixed, sample
+from carsearch.testing.common import SearchSpaceContract, assert_prefixed, sample, space_of
 
 
 def training_values(seed: int = 0) -> np.ndarray:
@@ -38,12 +38,12 @@ class NumericEncoderContract(SearchSpaceContract):
 
     def states(self, plugin: NumericEncoder) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         values = training_values()
-        return [(params, plugin.fit(values, params)) for _, params in sample(plugin.search_space)]
+        return [(params, plugin.fit(values, params)) for _, params in sample(space_of(plugin))]
 
     def test_param_names_carry_the_encoder_prefix(
         self, plugin: NumericEncoder, plugin_name: str
     ) -> None:
-        assert_prefixed(plugin.search_space, plugin_name)
+        assert_prefixed(space_of(plugin), plugin_name)
 
     def test_the_fitted_state_is_json_and_the_same_for_the_same_rows(
         self, plugin: NumericEncoder

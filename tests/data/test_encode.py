@@ -95,7 +95,7 @@ def fitted(frame: pd.DataFrame, config: RunConfig) -> list[object]:
 
 
 def test_changing_a_test_row_changes_nothing_fitted() -> None:
-    config = RunConfig()
+    config = RunConfig(class_weight="balanced")
     frame = make_mixed_frame(300)
     test_rows = prepare(config, make_table(frame, "label", source="mixed")).split.test
     changed = frame.copy()

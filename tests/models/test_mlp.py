@@ -17,22 +17,30 @@ def test_fused_embedding_equals_per_column_embeddings() -> None:
     fused = FusedEmbedding(cardinalities, dims)
     codes = torch.tensor([[0, 2, 4], [3, 0, 1], [1, 1, 0]])
     # The textbook's model: one nn.Embedding per column, concatenated.
-    tables, row = [], 0
+    tables, row, col = [], 0, 0
     for cardinality, dim in zip(cardinalities, dims, strict=True):
         table = nn.Embedding(cardinality, dim)
-        table.weight.data = fused.weight.data[row : row + cardinality, :dim]
+        table.weight.data = fused.weight.data[row : row + cardinality, col : col + dim]
         tables.append(table)
-        row += cardinality
+        row, col = row + cardinality, col + dim
     expected = torch.cat([t(codes[:, j]) for j, t in enumerate(tables)], dim=1)
     assert torch.allclose(fused(codes), expected)
 
 
-def test_fused_embedding_trains_only_its_columns_widths_and_starts_unknown_at_zero() -> None:
-    fused = FusedEmbedding([2, 3], [1, 2])
-    assert torch.equal(fused.weight[[0, 2]], torch.zeros(2, 2))  # code 0: <unknown>
+def test_fused_embedding_trains_only_its_own_blocks_and_starts_unknown_at_zero() -> None:
+    fused = FusedEmbedding([2, 3], [1, 2], unknown=[True, True])
+    assert torch.equal(fused.weight[[0, 2]], torch.zeros(2, 3))  # code 0: <unknown>
     fused(torch.tensor([[0, 1], [1, 2]])).sum().backward()
     assert fused.weight.grad is not None
-    assert torch.equal(fused.weight.grad[:2, 1], torch.zeros(2))  # column 0 is 1 wide
+    assert torch.equal(fused.weight.grad * (1 - fused.mask), torch.zeros_like(fused.weight))
+
+
+def test_fused_embedding_starts_from_carsearch_01s_draw() -> None:
+    torch.manual_seed(7)
+    old = torch.randn(2 + 4, 1 + 2)  # 0.1: one draw over the known categories
+    torch.manual_seed(7)
+    fused = FusedEmbedding([3, 5], [1, 2], unknown=[True, True])
+    assert torch.equal(fused.weight[[1, 2, 4, 5, 6, 7]], old)
 
 
 def test_mlp_layers_follow_the_textbook_order() -> None:

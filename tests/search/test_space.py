@@ -55,7 +55,7 @@ def test_space_covers_every_family_and_rule() -> None:
     params = sampled_params(RunConfig(), 60)
     assert {p["optimizer"] for p in params} == {"sgd", "adam", "rmsprop"}
     assert {p["embedding_rule"] for p in params} == {"textbook", "fastai", "fixed"}
-    assert {p["class_weight"] for p in params} == {"none", "balanced"}
+    assert {p["class_weight"] for p in params} == {"none"}  # searched only when asked
     for p in params:
         prefix = p["optimizer"] + "_"
         assert any(key.startswith(prefix) for key in p)
@@ -63,6 +63,13 @@ def test_space_covers_every_family_and_rule() -> None:
         assert not any(key.startswith(other) for key in p for other in others)
         assert ("embedding_dim" in p) == (p["embedding_rule"] == "fixed")
         assert "numeric_encoding" not in p  # no numeric column, no encoder to choose
+
+
+def test_class_weights_are_searched_or_fixed_as_asked() -> None:
+    searched = sampled_params(RunConfig(class_weight="search"), 30)
+    assert {p["class_weight"] for p in searched} == {"none", "balanced"}
+    fixed = sampled_params(RunConfig(class_weight="balanced"), 5)
+    assert {p["class_weight"] for p in fixed} == {"balanced"}
 
 
 def test_the_space_follows_the_columns_the_table_has() -> None:

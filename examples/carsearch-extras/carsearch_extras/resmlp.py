@@ -8,7 +8,7 @@ import torch
 from optuna.trial import BaseTrial
 from torch import nn
 
-from carsearch.plugins import ModelPlugin
+from carsearch.plugins import ModelPlugin, SearchContext
 
 
 class ResidualBlock(nn.Module):
@@ -58,12 +58,13 @@ class ResMLPPlugin(ModelPlugin):
         ...     {"resmlp_n_blocks": 2, "resmlp_width": 32, "resmlp_dropout": 0.1}
         ... )
         >>> plugin = ResMLPPlugin()
-        >>> model = plugin.build(5, 2, plugin.search_space(trial))
+        >>> context = SearchContext(1000, n_categorical=0, n_numeric=5, task="classification")
+        >>> model = plugin.build(5, 2, plugin.search_space(trial, context))
         >>> model(torch.randn(4, 5)).shape
         torch.Size([4, 2])
     """
 
-    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
+    def search_space(self, trial: BaseTrial, context: SearchContext) -> dict[str, Any]:
         return {
             "resmlp_n_blocks": trial.suggest_int("resmlp_n_blocks", 1, 4),
             "resmlp_width": trial.suggest_int("resmlp_width", 16, 256, log=True),
