@@ -10,12 +10,20 @@ On top of :class:`optuna.storages.RDBStorage`, :func:`make_storage` gives:
   heartbeat is ``grace_period`` seconds old, and its parameters are queued again.
 * **Old schemas**: a SQLite file made by an older Optuna is upgraded after a backup copy; a
   database server's is left alone, with the command that upgrades it.
+* **One-line errors** for what goes wrong when a storage opens: a URL that does not parse, a
+  driver that is not installed (naming the extra that installs it), a server that does not
+  answer, a database that does not exist, credentials the server refuses.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import shlex
+import sqlite3
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +32,7 @@ import sqlalchemy
 from optuna.storages import BaseStorage
 from sqlalchemy.engine import URL, make_url
 
-from carsearch.exceptions import StudyError
+from carsearch.exceptions import ConfigError, StudyError
 from carsearch.search.buffered import BufferedStorage
 from carsearch.search.rdb import BudgetReached, CarsearchStorage
 from carsearch.search.sqlite import BUSY_TIMEOUT, backup_sqlite, enable_wal, sqlite_path
@@ -38,6 +46,28 @@ HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 60
 #: Times the parameters of a trial whose worker died are tried again.
 MAX_RETRY = 3
+#: Seconds to wait for a database server to accept a connection.
+CONNECT_TIMEOUT = 5
+
+#: Drivers tried in turn for a URL that names none: SQLAlchemy's default first.
+_DRIVERS = {
+    "postgresql": ("psycopg", "psycopg2"),
+    "mysql": ("mysqldb", "pymysql"),
+    "mariadb": ("mysqldb", "pymysql"),
+}
+#: The carsearch extra that installs the drivers of each database, and each driver.
+_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+_EXTRA_OF_DRIVER = {"psycopg": "postgres", "psycopg2": "postgres", "pymysql": "mysql"}
+#: The package of a driver outside the extras, where its name differs from the driver's.
+_PACKAGES = {"mysqldb": "mysqlclient"}
+#: The drivers that take a ``connect_timeout`` argument, in seconds.
+_TIMEOUT_DRIVERS = frozenset({"psycopg", "psycopg2", "pymysql", "mysqldb"})
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+#: MySQL's client error codes: no answer (2002, 2003, 2005), refused user, no database.
+_MYSQL_NO_ANSWER = frozenset({2002, 2003, 2005, 2006, 2013})
+_MYSQL_REFUSED = frozenset({1044, 1045, 1698})
+_MYSQL_NO_DATABASE = 1049
+_EXAMPLE_URLS = "sqlite:///studies/carsearch.db or postgresql://USER@HOST:5432/DATABASE"
 
 __all__ = [
     "BudgetReached",
@@ -68,15 +98,33 @@ def make_storage(
             (by the next process that starts a trial) and its parameters queued again.
 
     Raises:
-        StudyError: the database's schema is older than this Optuna's and is not a SQLite
-            file (the message gives the upgrade command), or newer than this Optuna knows.
+        ConfigError: ``url`` does not parse, or its driver is not installed (the message
+            names the extra that installs it).
+        StudyError: the server does not answer, has no such database or refuses the user;
+            the SQLite file is not a database; the database's schema is older than this
+            Optuna's and is not a SQLite file (the message gives the upgrade command), or
+            newer than this Optuna knows.
     """
-    parsed = make_url(url)
+    parsed = storage_url(url)
+    if parsed.drivername != make_url(url).drivername:
+        url = parsed.render_as_string(hide_password=False)
     path = sqlite_path(parsed)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        enable_wal(path)
-    upgrade_if_old(url, path)
+    with _opening_errors(parsed):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            enable_wal(path)
+        upgrade_if_old(url, path)
+        return _open(url, parsed, path, trial_budget, heartbeat_interval, grace_period)
+
+
+def _open(
+    url: str,
+    parsed: URL,
+    path: Path | None,
+    trial_budget: int | None,
+    heartbeat_interval: int,
+    grace_period: int,
+) -> CarsearchStorage:
     if parsed.get_backend_name() == "sqlite" and path is None:
         # In memory: one process, and a heartbeat thread would see another, empty database.
         return CarsearchStorage(url, trial_budget=trial_budget)
@@ -92,6 +140,153 @@ def make_storage(
                 max_retry=MAX_RETRY
             ),
         )
+
+
+def storage_url(url: str) -> URL:
+    """``url`` parsed, with a driver that is installed.
+
+    A URL that names no driver (``postgresql://``, ``mysql://``) gets SQLAlchemy's default
+    one when it is installed, else the first installed of :data:`_DRIVERS`: ``mysql://``
+    works with ``carsearch[mysql]``'s PyMySQL, ``postgresql://`` with psycopg 3 or psycopg2.
+
+    Raises:
+        ConfigError: ``url`` does not parse, names a database SQLAlchemy does not know, or
+            needs a driver that is not installed (naming what to install).
+    """
+    try:
+        parsed = make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise ConfigError(f"not a storage URL: {url!r}; expected e.g. {_EXAMPLE_URLS}") from None
+    named = "+" in parsed.drivername
+    alternatives = () if named else _DRIVERS.get(parsed.drivername, ())
+    candidates = [
+        parsed,
+        *(parsed.set(drivername=f"{parsed.drivername}+{d}") for d in alternatives),
+    ]
+    missing: list[str] = []
+    for candidate in candidates:
+        try:
+            dialect = candidate.get_dialect()
+        except sqlalchemy.exc.NoSuchModuleError:
+            raise ConfigError(
+                f"the storage URL {_shown(parsed)} names {parsed.drivername!r}, a database or "
+                f"driver SQLAlchemy does not know; expected e.g. {_EXAMPLE_URLS}"
+            ) from None
+        try:
+            dialect.import_dbapi()
+        except ImportError:
+            missing.append(str(dialect.driver))
+            continue
+        return candidate
+    raise ConfigError(_missing_driver(parsed, missing[0], named=named))
+
+
+def _missing_driver(url: URL, driver: str, *, named: bool) -> str:
+    backend = url.get_backend_name()
+    extra = _EXTRA_OF_DRIVER.get(driver) if named else _EXTRAS.get(backend)
+    remedy = f"'carsearch[{extra}]'" if extra else _PACKAGES.get(driver, driver)
+    if not named:
+        return (
+            f"no {backend} driver is installed for the storage {_shown(url)}: pip install {remedy}"
+        )
+    return (
+        f"the storage {_shown(url)} needs the {driver} driver, which is not installed: "
+        f"pip install {remedy}"
+    )
+
+
+@contextmanager
+def _opening_errors(url: URL) -> Iterator[None]:
+    """Turn the database errors of opening storage ``url`` into one-line :class:`StudyError`."""
+    try:
+        yield
+    except OSError as error:  # the SQLite file's folder
+        raise StudyError(
+            f"cannot open the SQLite file {url.database}: {error.strerror or error}"
+        ) from None
+    except sqlite3.Error as error:
+        raise StudyError(f"cannot open the SQLite file {url.database}: {error}") from None
+    except sqlalchemy.exc.DBAPIError as error:
+        raise _opening_error(url, error.orig or error) from None
+
+
+def _opening_error(url: URL, error: BaseException) -> StudyError:
+    """What went wrong, said in one line: the server, the database, the user, or the driver's
+    own first line."""
+    backend = url.get_backend_name()
+    detail = _driver_message(error)
+    if backend == "sqlite":
+        return StudyError(f"cannot open the SQLite file {url.database}: {detail}")
+    where = f"{url.host}:{url.port or _DEFAULT_PORTS.get(backend, '')}"
+    args: tuple[Any, ...] = getattr(error, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None  # MySQL's drivers
+    if code in _MYSQL_NO_ANSWER or _NO_ANSWER.search(detail):
+        return StudyError(
+            f"no database server answers at {where} ({_no_answer_reason(detail)}); start it, "
+            "or fix the host and port in the storage URL"
+        )
+    if code == _MYSQL_NO_DATABASE or re.search(r"database .* does not exist", detail):
+        return StudyError(
+            f"the database server at {where} has no database {url.database!r}; create it "
+            f"first: {_create_database_command(url)}"
+        )
+    if code in _MYSQL_REFUSED or _REFUSED.search(detail):
+        return StudyError(
+            f"the database server at {where} refused user {url.username!r} ({detail}); "
+            "check the user name and password in the storage URL"
+        )
+    return StudyError(f"cannot open the storage {_shown(url)}: {detail}")
+
+
+_NO_ANSWER = re.compile(
+    r"refused|resolve host|translate host|not known|timeout expired|timed out|"
+    r"no route to host|unreachable",
+    re.IGNORECASE,
+)
+_REFUSED = re.compile(
+    r"password authentication failed|role .* does not exist|no pg_hba\.conf entry|"
+    r"authentication failed",
+    re.IGNORECASE,
+)
+
+
+def _no_answer_reason(detail: str) -> str:
+    lowered = detail.lower()
+    if "refused" in lowered:
+        return "connection refused"
+    if "timeout" in lowered or "timed out" in lowered:
+        return f"no reply in {CONNECT_TIMEOUT} s"
+    if "resolve" in lowered or "translate host" in lowered or "not known" in lowered:
+        return "unknown host"
+    return detail
+
+
+def _driver_message(error: BaseException) -> str:
+    """The driver's message in one line, without the connection preamble PostgreSQL adds."""
+    args: tuple[Any, ...] = getattr(error, "args", ())
+    if len(args) == 2 and isinstance(args[0], int):  # MySQL: (code, message)
+        text = str(args[1])
+    else:
+        text = str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else type(error).__name__
+    return " ".join(re.split(r"FATAL:\s+|failed:\s+", first)[-1].split())
+
+
+def _create_database_command(url: URL) -> str:
+    host, port, user = url.host or "localhost", url.port, url.username
+    name = url.database or ""
+    if url.get_backend_name() == "postgresql":
+        words = ["createdb", "-h", host, *(["-p", str(port)] if port else [])]
+        words += [*(["-U", user] if user else []), name]
+        return shlex.join(words)
+    words = ["mysql", "-h", host, *(["-P", str(port)] if port else [])]
+    words += [*(["-u", user] if user else []), *(["-p"] if url.password else [])]
+    return shlex.join([*words, "-e", f"CREATE DATABASE `{name}`"])
+
+
+def _shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
 
 
 def upgrade_if_old(url: str, path: Path | None) -> None:
@@ -137,7 +332,8 @@ def upgrade_if_old(url: str, path: Path | None) -> None:
 
 
 def _has_optuna_tables(url: str) -> bool:
-    engine = sqlalchemy.create_engine(url)
+    parsed = make_url(url)
+    engine = sqlalchemy.create_engine(url, connect_args=_connect_args(parsed))
     try:
         return sqlalchemy.inspect(engine).has_table("version_info")
     finally:
@@ -148,7 +344,16 @@ def _engine_kwargs(url: URL) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": BUSY_TIMEOUT}}
     # Long searches outlive idle server connections; test each before use.
-    return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, "connect_args": _connect_args(url)}
+
+
+def _connect_args(url: URL) -> dict[str, Any]:
+    """A server that does not answer is an error after :data:`CONNECT_TIMEOUT` seconds, not a
+    hang; a ``connect_timeout`` in the URL's query stays."""
+    driver = url.get_dialect().driver
+    if driver not in _TIMEOUT_DRIVERS or "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
 
 
 def trial_storage(rdb: CarsearchStorage, *, live_writes: bool = False) -> BaseStorage:
