@@ -1,16 +1,24 @@
 """The ``carsearch`` command: a thin shell over the library.
 
 Library errors become one ``error: ...`` line on stderr and exit status 1 (2 for bad usage,
-130 for Ctrl-C); ``--debug`` shows the traceback instead. Each subcommand lives in the module
-of its topic and imports the library only when it runs, so ``carsearch --help`` stays fast.
+130 for Ctrl-C, 143 for SIGTERM); ``--debug`` shows the traceback instead. SIGTERM, what
+SLURM, Kubernetes and systemd send to stop a job, is handled as Ctrl-C is: the running trial
+is failed at once, finished trials are kept, and the same command continues the study.
+
+Each subcommand lives in the module of its topic and imports the library only when it runs,
+so ``carsearch --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from carsearch.cli import bundles, data, inspection, listing, search
 from carsearch.exceptions import CarsearchError
@@ -21,10 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(debug=args.debug)
+    terminated: list[int] = []
     try:
-        status: int = args.handler(args)
+        with _sigterm_as_interrupt(terminated):
+            status: int = args.handler(args)
         return status
     except KeyboardInterrupt:
+        if terminated:
+            print(
+                "terminated (SIGTERM): finished trials are stored; run again to continue",
+                file=sys.stderr,
+            )
+            return 143
         print("interrupted: finished trials are stored; run again to continue", file=sys.stderr)
         return 130
     except (CarsearchError, OSError) as error:
@@ -32,6 +48,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+@contextmanager
+def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
+    """While inside, SIGTERM raises KeyboardInterrupt (once) and is recorded in ``received``.
+
+    Optuna fails the running trial on KeyboardInterrupt and keeps the finished ones, as for
+    Ctrl-C. A second SIGTERM (systemd and SLURM signal every process of a job; the parent of
+    ``--jobs`` forwards its own) must not interrupt that last write, so it is ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _configure_logging(*, debug: bool) -> None:

@@ -3,6 +3,10 @@
 :func:`run_workers` starts ``config.jobs`` spawned processes on this machine: each gets
 ``min(threads, cores // jobs)`` torch threads and, with G GPUs, worker ``i`` gets
 ``cuda:(i mod G)``. Only the parent refits and exports.
+
+A worker stops on SIGTERM as on Ctrl-C: its running trial is failed, its finished ones are
+kept. The parent, interrupted by either, passes SIGTERM on to its workers (a terminal's
+Ctrl-C reaches them too, a ``kill`` of the parent does not) and waits for them.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from types import FrameType
 
 import optuna
 import torch
@@ -31,6 +38,9 @@ from carsearch.search.trials import Callback, n_finished, run_trials
 from carsearch.training.device import resolve_device, set_threads
 
 logger = logging.getLogger("carsearch")
+
+#: The signals that stop a search: Ctrl-C, and what SLURM, Kubernetes and systemd send.
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def threads_per_worker(n_cores: int, n_jobs: int) -> int:
@@ -132,16 +142,19 @@ def run_workers(
         context.Process(target=_worker_main, args=(spec, send), name=f"carsearch-{spec.index}")
         for spec, (_, send) in zip(specs, pipes, strict=True)
     ]
-    for process in processes:
-        process.start()
-    for _, send in pipes:
-        send.close()  # the parent only reads
-    logger.info("%d workers started, %d torch threads each", len(specs), specs[0].threads)
+    started: list[BaseProcess] = []
     try:
+        with _signals_deferred():
+            for process in processes:
+                process.start()
+                started.append(process)
+        for _, send in pipes:
+            send.close()  # the parent only reads
+        logger.info("%d workers started, %d torch threads each", len(specs), specs[0].threads)
         for process in processes:
             process.join()
-    except KeyboardInterrupt:
-        _stop(processes)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see carsearch.cli)
+        _stop(started)
         raise
     reports = [_report(p, receive) for p, (receive, _) in zip(processes, pipes, strict=True)]
     _raise_failures(study, config, reports)
@@ -172,13 +185,57 @@ def run_worker(spec: WorkerSpec) -> None:
 
 def _worker_main(spec: WorkerSpec, send: Connection) -> None:
     """A worker's entry point: sends ``(None, None)``, or its error and traceback."""
+    received: list[int] = []
     try:
+        _interrupt_once(received)
         run_worker(spec)
     except BaseException as error:
+        stopped = received and isinstance(error, KeyboardInterrupt)
+        message = (
+            f"killed by {signal.Signals(received[0]).name}"
+            if stopped
+            else f"{type(error).__name__}: {error}"
+        )
         # Short enough to fit the pipe's buffer, so sending never waits for the parent.
-        send.send((f"{type(error).__name__}: {error}"[:2000], traceback.format_exc()[-8000:]))
+        send.send((message[:2000], traceback.format_exc()[-8000:]))
         raise SystemExit(1) from None
     send.send((None, None))
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the workers have started: a parent interrupted while it
+    sends a worker its data leaves a half-started process that prints a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set from the main thread
+        return
+    caught: list[int] = []
+    previous = {
+        each: signal.signal(each, lambda signum, _: caught.append(signum)) for each in _STOP_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, signal.SIG_DFL if handler is None else handler)
+        for signum in caught[:1]:
+            signal.raise_signal(signum)
+
+
+def _interrupt_once(received: list[int]) -> None:
+    """Make SIGTERM, and Ctrl-C, raise KeyboardInterrupt in this worker, recorded in
+    ``received``: Optuna then fails the running trial. Signals after the first are ignored,
+    so that a forwarded SIGTERM cannot cut that last write short."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        for each in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(each, signal.SIG_IGN)
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def _report(process: BaseProcess, receive: Connection) -> str | None:
@@ -209,9 +266,13 @@ def _raise_failures(study: optuna.Study, config: RunConfig, reports: list[str | 
 
 
 def _stop(processes: Sequence[BaseProcess]) -> None:
-    """After Ctrl-C (which the workers got too): let them record their trials, then end them."""
+    """After Ctrl-C or SIGTERM: SIGTERM to the workers, time to record their trials, then end
+    those still running."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
     for process in processes:
         process.join(timeout=10)
         if process.is_alive():
-            process.terminate()
+            process.kill()
             process.join()
