@@ -55,6 +55,7 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     set_threads(config.threads)
     device = resolve_device(config.device)
     prepared = prepare(config)
+    config = config.for_task(prepared.table.task)
     logger.info("%s", kinds_line(prepared.table))
     storage = make_storage(config.storage, trial_budget=config.n_trials)
     name = default_study_name(config)
@@ -110,6 +111,7 @@ def export_study(
     set_threads(config.threads)
     torch_device = resolve_device(config.device)
     prepared = prepare(config)
+    config = config.for_task(prepared.table.task)
     if study.user_attrs.get(FINGERPRINT_ATTR) not in (None, prepared.table.fingerprint()):
         raise StudyError(
             f"{prepared.table.source} is not the data study {study.study_name!r} was made from "

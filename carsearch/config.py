@@ -13,12 +13,19 @@ from typing import Any, Literal
 
 from carsearch.exceptions import ConfigError
 
-Metric = Literal["log_loss", "accuracy", "macro_f1"]
+Metric = Literal["auto", "log_loss", "accuracy", "macro_f1", "rmse", "mae", "r2"]
+Task = Literal["auto", "classification", "regression"]
 Pruner = Literal["successive_halving", "hyperband", "median", "none"]
 Split = Literal["stratified", "ordered"]
 ClassWeight = Literal["none", "balanced", "search"]
 
-METRICS: tuple[str, ...] = ("log_loss", "accuracy", "macro_f1")
+#: The metrics of each task, the first one its default.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("log_loss", "accuracy", "macro_f1"),
+    "regression": ("rmse", "mae", "r2"),
+}
+METRICS: tuple[str, ...] = ("auto", *TASK_METRICS["classification"], *TASK_METRICS["regression"])
+TASKS: tuple[str, ...] = ("auto", "classification", "regression")
 #: Metrics where lower is better; every other one is maximized.
 MINIMIZED = frozenset({"log_loss", "rmse", "mae"})
 PRUNERS: tuple[str, ...] = ("successive_halving", "hyperband", "median", "none")
@@ -35,7 +42,7 @@ class RunConfig:
 
     Example:
         >>> from carsearch import RunConfig
-        >>> RunConfig(n_trials=5, seed=1).metric
+        >>> RunConfig(n_trials=5, seed=1).for_task("classification").metric
         'log_loss'
     """
 
@@ -57,7 +64,8 @@ class RunConfig:
     storage: str = DEFAULT_STORAGE
     study_name: str | None = None
     pruner: Pruner = "successive_halving"
-    metric: Metric = "log_loss"
+    task: Task = "auto"
+    metric: Metric = "auto"
     device: str = "auto"
     max_epochs: int = 40
     patience: int = 5
@@ -75,6 +83,12 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _check_choice("metric", self.metric, METRICS)
+        _check_choice("task", self.task, TASKS)
+        if self.task != "auto" and self.metric not in ("auto", *TASK_METRICS[self.task]):
+            raise ConfigError(
+                f"metric {self.metric!r} does not score a {self.task}; use one of "
+                f"{', '.join(TASK_METRICS[self.task])}"
+            )
         _check_choice("pruner", self.pruner, PRUNERS)
         _check_choice("split", self.split, SPLITS)
         _check_choice("class_weight", self.class_weight, CLASS_WEIGHT_CHOICES)
@@ -104,6 +118,15 @@ class RunConfig:
         for name in _TUPLES:
             value = getattr(self, name)
             object.__setattr__(self, name, None if value is None else tuple(value))
+
+    def for_task(self, task: str) -> RunConfig:
+        """This configuration for a table of ``task``: ``auto`` task and metric made definite.
+
+        Raises:
+            ConfigError: the metric does not score that task (``--metric rmse`` on classes).
+        """
+        metric = TASK_METRICS[task][0] if self.metric == "auto" else self.metric
+        return self.replace(task=task, metric=metric)
 
     @property
     def metric_direction(self) -> Literal["minimize", "maximize"]:

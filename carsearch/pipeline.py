@@ -135,5 +135,5 @@ def _outcome(
         return None, None, folder
     if manifest.get("trial") != best:
         return None, None, None  # a bundle of an earlier best trial: not this one's scores
-    test = {key: manifest["test"][key] for key in ("accuracy", "macro_f1", "log_loss")}
+    test = {k: v for k, v in manifest["test"].items() if isinstance(v, float)}
     return test, manifest.get("n_members"), folder

@@ -82,7 +82,10 @@ def format_next_steps(summary: Summary, *, tensorboard: str | None = None) -> st
 
 
 def _format_test(test: dict[str, Any], refit_seeds: int | None) -> str:
-    scores = f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
+    if "rmse" in test:
+        scores = f"RMSE {test['rmse']:.5g}, MAE {test['mae']:.5g}, R2 {test['r2']:.4f}"
+    else:
+        scores = f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
     if refit_seeds is None:
         return scores
     return f"{scores} (ensemble of {refit_seeds} refits on train+validation)"

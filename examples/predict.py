@@ -33,10 +33,12 @@ def show(model: carsearch.Predictor) -> None:
     probabilities = pd.DataFrame(model.predict_proba(CARS), columns=model.classes_).round(3)
     print(CARS.assign(predicted=model.predict(CARS)).join(probabilities).to_string(index=False))
     odd = CARS.head(1).assign(price="free")  # a value the model never saw
+    print(f"an unseen price is <unknown>: {model.predict(odd)[0]}")
+    strict = carsearch.load(model.path_, unseen="error")
     try:
-        model.predict(odd)
+        strict.predict(odd)
     except carsearch.DataError as error:
-        print(f"refused: {error}")
+        print(f"with unseen='error', refused: {error}")
     lenient = carsearch.load(model.path_, unseen="most_frequent")
     print(f"with unseen='most_frequent': {lenient.predict(odd)[0]}")
 

@@ -200,9 +200,10 @@ def _write_files(
     predicted = predictions.argmax(dim=1).numpy() if predictions.dim() == 2 else predictions.numpy()
     torch.save(model.state_dict(), folder / WEIGHTS)
     output = "probabilities" if prepared.final.schema.task == CLASSIFICATION else "prediction"
+    scale = 1.0 if output == "probabilities" else float(final.model.scale[1])
     portable = {
-        "torchscript": save_torchscript(model, example, folder / TORCHSCRIPT),
-        "onnx": save_onnx(model, example, folder / ONNX, output=output),
+        "torchscript": save_torchscript(model, example, folder / TORCHSCRIPT, scale=scale),
+        "onnx": save_onnx(model, example, folder / ONNX, output=output, scale=scale),
     }
     files = {
         name: _file_record(folder / name)

@@ -52,6 +52,8 @@ REQUIRED: dict[str, type | tuple[type, ...]] = {
     "most_frequent": dict,
     "files": dict,
 }
+#: Test ``[true, predicted]`` pairs a regression bundle keeps for its report.
+MAX_POINTS = 1000
 #: Fields version 2 added.
 REQUIRED_V2: dict[str, type | tuple[type, ...]] = {
     "task": str,
@@ -112,11 +114,17 @@ def plugin_records(final: Refit) -> dict[str, dict[str, str]]:
 
 
 def test_record(prepared: Prepared, final: Refit, predicted: np.ndarray) -> dict[str, Any]:
-    """Test rows, scores and (classification) the confusion matrix."""
+    """Test rows and scores, and the confusion matrix (classes) or some ``[true, predicted]``
+    pairs (numbers; at most :data:`MAX_POINTS`, spread over the rows) for the report."""
     schema, labels = prepared.final.schema, prepared.final.y[prepared.split.test]
     record: dict[str, Any] = {"rows": len(labels), **final.test}
     if schema.task == CLASSIFICATION:
         record["confusion_matrix"] = confusion_matrix(labels, predicted, len(schema.classes))
+    else:
+        picked = np.unique(
+            np.linspace(0, len(labels) - 1, min(MAX_POINTS, len(labels))).astype(int)
+        )
+        record["points"] = [[float(labels[i]), float(predicted[i])] for i in picked]
     return record
 
 

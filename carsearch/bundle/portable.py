@@ -1,7 +1,8 @@
 """The model for runtimes without carsearch: a TorchScript program and an ONNX file.
 
 Each is written only after it agrees with the PyTorch model on the test rows (largest
-absolute difference of class probabilities at most :data:`TOLERANCE`); the returned record,
+absolute difference of class probabilities, or of predictions divided by the target's
+standard deviation, at most :data:`TOLERANCE`); the returned record,
 stored in the bundle's manifest, says whether it did, by how much, or why it was skipped.
 Both take int64 category codes ``(rows, categorical columns)`` and float32 numbers ``(rows,
 numeric columns)``, NaN for a missing value, and do all preprocessing inside (median
@@ -32,7 +33,9 @@ INPUTS = ("codes", "numbers")
 Example = tuple[torch.Tensor, torch.Tensor]
 
 
-def save_torchscript(model: nn.Module, example: Example, file: Path) -> dict[str, Any]:
+def save_torchscript(
+    model: nn.Module, example: Example, file: Path, *, scale: float = 1.0
+) -> dict[str, Any]:
     """Trace ``model`` on ``example`` (test rows), check the saved program, keep it if it agrees.
 
     Tracing, not scripting: it works for any plugin's model built from tensor operations.
@@ -49,11 +52,16 @@ def save_torchscript(model: nn.Module, example: Example, file: Path) -> dict[str
     except Exception as error:  # a plugin's model may fail to trace in any way
         staging.unlink(missing_ok=True)
         return {**record, "reason": f"tracing failed: {type(error).__name__}: {error}"[:500]}
-    return _keep_if_close(record, staging, file, got, _reference(model, example))
+    return _keep_if_close(record, staging, file, got, _reference(model, example), scale)
 
 
 def save_onnx(
-    model: nn.Module, example: Example, file: Path, *, output: str = "probabilities"
+    model: nn.Module,
+    example: Example,
+    file: Path,
+    *,
+    output: str = "probabilities",
+    scale: float = 1.0,
 ) -> dict[str, Any]:
     """Export ``model`` to ONNX, run it in ONNX Runtime on ``example``, keep it if it agrees.
 
@@ -78,7 +86,7 @@ def save_onnx(
         logger.warning("no ONNX file: the export failed: %s", error)
         return {**record, "reason": f"export failed: {type(error).__name__}: {error}"[:500]}
     record["onnxruntime_version"] = onnxruntime.__version__
-    return _keep_if_close(record, staging, file, got, _reference(model, example))
+    return _keep_if_close(record, staging, file, got, _reference(model, example), scale)
 
 
 def _export_onnx(model: nn.Module, example: Example, file: Path, output: str) -> str:
@@ -118,10 +126,19 @@ def _export_onnx(model: nn.Module, example: Example, file: Path, output: str) ->
 
 
 def _keep_if_close(
-    record: dict[str, Any], staging: Path, file: Path, got: np.ndarray, want: np.ndarray
+    record: dict[str, Any],
+    staging: Path,
+    file: Path,
+    got: np.ndarray,
+    want: np.ndarray,
+    scale: float = 1.0,
 ) -> dict[str, Any]:
-    diff = float(np.abs(got - want).max()) if want.size else 0.0
+    """Keep the staged file if ``got`` is within :data:`TOLERANCE` of ``want``, in units of
+    ``scale`` (1 for probabilities; a regression target's standard deviation)."""
+    diff = float(np.abs(got - want).max()) / scale if want.size else 0.0
     record = {**record, "max_abs_diff": diff, "passed": diff <= TOLERANCE}
+    if scale != 1.0:
+        record["diff_unit"] = f"target standard deviation ({scale:.6g})"
     if not record["passed"]:
         staging.unlink(missing_ok=True)
         logger.warning("no %s: it differs from PyTorch by %.3g", file.name, diff)

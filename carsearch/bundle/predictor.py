@@ -70,10 +70,24 @@ class Predictor:
         self.schema_: Schema = bundle.schema
         self.model_ = bundle.model
         self.task_ = bundle.schema.task
-        self.classes_ = np.array(bundle.schema.classes, dtype=object)
+        self._classes = np.array(bundle.schema.classes, dtype=object)
         self.feature_names_in_ = np.array(bundle.schema.feature_names, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self.most_frequent_: dict[str, str] = dict(bundle.manifest["most_frequent"])
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class names, in the order of :meth:`predict_proba`'s columns.
+
+        Raises:
+            AttributeError: the model predicts numbers (regression), not classes.
+        """
+        if self.task_ != CLASSIFICATION:
+            raise AttributeError(
+                f"{self.path_}: this model predicts numbers ({self.schema_.target}); "
+                "it has no classes_"
+            )
+        return self._classes
 
     def __repr__(self) -> str:
         return f"Predictor({str(self.path_)!r}, unseen={self.unseen!r})"
@@ -131,7 +145,10 @@ class Predictor:
             )
         except DataError as error:
             raise DataError(f"{error}{self._v1_hint()}") from None
-        return codes, encode_numbers(frame, self.schema_, first_line=first_line)
+        # A number beyond float32's range becomes infinite, which the model clips to the
+        # training range as it clips any large number: no warning for it.
+        with np.errstate(over="ignore"):
+            return codes, encode_numbers(frame, self.schema_, first_line=first_line)
 
     def _forward(self, X: Any, first_line: int | None) -> np.ndarray:
         codes, numbers = self.encode(X, first_line=first_line)

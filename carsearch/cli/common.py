@@ -7,7 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
-from carsearch.config import RunConfig
+from carsearch.config import TASKS, RunConfig
 from carsearch.summary import Summary, format_summary
 
 #: The run options' defaults come from RunConfig alone, so the CLI and the API agree.
@@ -42,6 +42,13 @@ def add_table_options(group: Any) -> None:
         help="the file has no header line: columns are c1..cN, or --columns",
     )
     group.add_argument("--columns", type=names, metavar="A,B", help="names for --no-header")
+    group.add_argument(
+        "--task",
+        choices=TASKS,
+        default=DEFAULTS.task,
+        help="classification or regression; auto (default): numbers with many values or with "
+        "fractions are predicted as numbers, anything else as classes",
+    )
     group.add_argument(
         "--numeric", type=names, default=(), metavar="A,B", help="read these columns as numbers"
     )

@@ -34,6 +34,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         source=args.data,
         numeric=args.numeric,
         categorical=args.categorical,
+        task=args.task,
         first_line=2 if args.header else 1,
     )
     print(describe_table(table, raw))

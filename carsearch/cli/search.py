@@ -82,7 +82,7 @@ def _add_search_options(group: Any) -> None:
     _add_names(group, "--embedding-rules", DEFAULTS.embedding_rules, "embedding-size rules")
     _add_names(group, "--numeric-encoders", DEFAULTS.numeric_encoders, "numeric encodings")
     group.add_argument("--pruner", choices=PRUNERS, default=DEFAULTS.pruner)
-    metric = "validation metric to optimise (default log_loss, see docs/design.md)"
+    metric = "validation metric to optimise; auto (default): log_loss for classes, rmse for numbers"
     group.add_argument("--metric", choices=METRICS, default=DEFAULTS.metric, help=metric)
     group.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
     group.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from carsearch.data.kinds import MISSING_TOKENS, NUMERIC
-from carsearch.data.schema import MISSING
+from carsearch.data.schema import MISSING, REGRESSION
 from carsearch.data.table import Table
 
 #: Classes listed by name; the rest are counted.
@@ -41,17 +41,32 @@ def describe_table(table: Table, raw: pd.DataFrame) -> str:
         + f"  {row[4]}"
         for row in rows
     ]
+    lines += ["", *_target_lines(table)]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _target_lines(table: Table) -> list[str]:
+    """The classes and their counts, or a numeric target's range."""
+    if table.task == REGRESSION:
+        values = table.frame[table.target]
+        return [
+            f"{len(table.frame)} rows; target {table.target!r}, numbers to predict (regression)",
+            f"  min {values.min():.6g}, median {values.median():.6g}, max {values.max():.6g}, "
+            f"mean {values.mean():.6g}, {values.nunique()} distinct",
+        ]
     counts = table.class_counts()
-    lines += ["", f"{len(table.frame)} rows; target {table.target!r}, {len(counts)} classes"]
+    lines = [f"{len(table.frame)} rows; target {table.target!r}, {len(counts)} classes"]
     shown = sorted(counts.items(), key=lambda item: -item[1])[:MAX_CLASSES_SHOWN]
     lines += [f"  {label}: {count}" for label, count in shown]
     if len(counts) > MAX_CLASSES_SHOWN:
         lines.append(f"  ... and {len(counts) - MAX_CLASSES_SHOWN} more")
-    return "\n".join(line.rstrip() for line in lines)
+    return lines
 
 
 def _kind_and_note(table: Table, name: str) -> tuple[str, str]:
     if name == table.target:
+        if table.task == REGRESSION:
+            return "target", "numbers (regression)"
         return "target", f"{table.frame[name].nunique()} classes"
     if name in table.dropped:
         return "dropped", table.dropped[name]

@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 
 from carsearch.data.kinds import parse_numbers
-from carsearch.data.schema import UNKNOWN, Column, NumericColumn, Schema
+from carsearch.data.schema import (
+    CLASSIFICATION,
+    REGRESSION,
+    UNKNOWN,
+    Column,
+    NumericColumn,
+    Schema,
+)
 from carsearch.data.table import Table
 from carsearch.exceptions import DataError
 
@@ -29,8 +36,13 @@ def fit_schema(table: Table, rows: np.ndarray, *, min_category_count: int) -> Sc
     part = table.frame.iloc[rows]
     columns = tuple(_fit_column(part[name], min_category_count) for name in table.categorical)
     numeric = tuple(_fit_numeric(name, part[name].to_numpy()) for name in table.numeric)
-    classes = tuple(sorted(table.frame[table.target].unique()))
-    return Schema(columns=columns, target=table.target, classes=classes, numeric=numeric)
+    classes = table_classes(table) if table.task == CLASSIFICATION else ()
+    return Schema(columns, table.target, classes, numeric=numeric, task=table.task)
+
+
+def table_classes(table: Table) -> tuple[str, ...]:
+    """A classification table's classes, sorted: the order of the model's outputs."""
+    return tuple(sorted(table.frame[table.target].unique()))
 
 
 def encode_codes(
@@ -88,7 +100,10 @@ def encode_numbers(
 
 
 def encode_target(series: pd.Series, schema: Schema) -> np.ndarray:
-    """Class codes of a target column, in ``schema.classes`` order."""
+    """Class codes of a target column, in ``schema.classes`` order; numbers as float32."""
+    if schema.task == REGRESSION:
+        values: np.ndarray = series.to_numpy(np.float32)
+        return values
     codes: np.ndarray = pd.Index(schema.classes).get_indexer(series.astype(str))
     return codes.astype(np.int64)
 

@@ -10,13 +10,22 @@ import numpy as np
 
 from carsearch import plugins
 from carsearch.config import RunConfig
-from carsearch.data.encode import encode_codes, encode_numbers, encode_target, fit_schema
+from carsearch.data.encode import (
+    encode_codes,
+    encode_numbers,
+    encode_target,
+    fit_schema,
+    table_classes,
+)
 from carsearch.data.read import read_table
-from carsearch.data.schema import Schema
+from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.data.split import Split, rare_classes, split_rows
 from carsearch.data.table import Table
 
 logger = logging.getLogger("carsearch")
+
+#: Quantile bins a numeric target is stratified on.
+N_STRATA = 10
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ def load_table(config: RunConfig) -> Table:
             columns=config.columns,
             numeric=config.numeric,
             categorical=config.categorical,
+            task=config.task,
         )
     table: Table = plugins.instance("datasets", config.dataset).load()
     return table
@@ -67,16 +77,16 @@ def load_table(config: RunConfig) -> Table:
 def prepare(config: RunConfig, table: Table | None = None) -> Prepared:
     """Load (unless given), check, split and encode the run's table."""
     table = table if table is not None else load_table(config)
-    rare = rare_classes(table) if config.split == "stratified" else []
+    classes = table.task == CLASSIFICATION
+    rare = rare_classes(table) if classes and config.split == "stratified" else []
     if rare:
         logger.warning(
             "%s: class(es) %s have fewer than 3 rows: kept for training, not in the test split",
             table.source,
             ", ".join(map(repr, rare)),
         )
-    labels = encode_target(table.frame[table.target], Schema((), table.target, _classes(table)))
     split = split_rows(
-        labels,
+        strata(table),
         kind=config.split,
         val_fraction=config.val_fraction,
         test_fraction=config.test_fraction,
@@ -106,5 +116,15 @@ def default_study_name(config: RunConfig) -> str:
     return Path(config.data).stem if config.data else config.dataset
 
 
-def _classes(table: Table) -> tuple[str, ...]:
-    return tuple(sorted(table.frame[table.target].unique()))
+def strata(table: Table) -> np.ndarray:
+    """What a stratified split keeps in proportion: the classes, or the target's deciles.
+
+    Deciles give every part the whole range of a numeric target, its tails included.
+    """
+    target = table.frame[table.target]
+    if table.task == CLASSIFICATION:
+        return encode_target(target, Schema((), table.target, table_classes(table)))
+    values = target.to_numpy(np.float64)
+    edges = np.quantile(values, np.linspace(0, 1, N_STRATA + 1)[1:-1])
+    bins: np.ndarray = np.searchsorted(edges, values, side="right")
+    return bins

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from carsearch.data.table import Table, make_table
 from carsearch.exceptions import DataError
 
 _DELIMITERS = ",;\t|"
+_LINE_BREAK = re.compile(r"[\r\n]")
 
 
 def read_table(
@@ -24,8 +26,10 @@ def read_table(
     columns: Sequence[str] | None = None,
     numeric: Sequence[str] = (),
     categorical: Sequence[str] = (),
+    task: str = "auto",
 ) -> Table:
-    """Read a CSV or TSV file and decide each column's kind (see :mod:`carsearch.data.kinds`).
+    """Read a CSV or TSV file and decide each column's kind (see :mod:`carsearch.data.kinds`)
+    and the target's task (:mod:`carsearch.data.target`).
 
     Args:
         path: the file.
@@ -35,6 +39,7 @@ def read_table(
         columns: names for a file without a header line, one per column.
         numeric: columns read as numbers whatever the rule says.
         categorical: columns read as categories whatever the rule says.
+        task: ``auto``, ``classification`` or ``regression``.
 
     Raises:
         DataError: naming the file and the column, value or rule that failed.
@@ -46,6 +51,7 @@ def read_table(
         source=str(path),
         numeric=numeric,
         categorical=categorical,
+        task=task,
         first_line=2 if header else 1,
     )
 
@@ -83,12 +89,15 @@ def _read_text(path: Path) -> str:
     if not raw.strip():
         raise DataError(f"{path}: the file is empty")
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise DataError(
             f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); "
             "re-save the file as UTF-8"
         ) from None
+    if not text.strip():  # a byte-order mark or Unicode spaces only
+        raise DataError(f"{path}: the file is empty")
+    return text
 
 
 def _sniff_delimiter(path: Path, text: str) -> str:
@@ -119,8 +128,8 @@ def _parse(path: Path, text: str, delimiter: str) -> pd.DataFrame:
             skip_blank_lines=True,
             engine="c",
         )
-    except pd.errors.ParserError as error:
-        raise DataError(f"{path}: malformed table ({str(error).strip()})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"{path}: malformed table ({' '.join(str(error).split())})") from None
     return rows
 
 
@@ -128,6 +137,12 @@ def _with_header(rows: pd.DataFrame, source: str) -> pd.DataFrame:
     """The first row as the column names, after checking it looks like a header."""
     frame = rows.iloc[1:].reset_index(drop=True)
     frame.columns = [name.strip() for name in rows.iloc[0]]
+    broken = [(i + 1, name) for i, name in enumerate(frame.columns) if _LINE_BREAK.search(name)]
+    if broken:  # a quoted name across lines; messages name columns, one line each
+        raise DataError(
+            f"{source}: header field {broken[0][0]} ({broken[0][1]!r}) holds a line break; "
+            "column names must be one line"
+        )
     _check_header(frame, source)
     return frame
 

@@ -22,6 +22,7 @@ from carsearch.data.kinds import (
     parse_numbers,
 )
 from carsearch.data.schema import CLASSIFICATION, MISSING
+from carsearch.data.target import decide_task
 from carsearch.exceptions import DataError
 
 #: Rows hashed at a time by :meth:`Table.fingerprint`, to bound its memory.
@@ -63,8 +64,15 @@ class Table:
         counts = self.frame[self.target].value_counts().sort_index()
         return {str(label): int(n) for label, n in counts.items()}
 
+    def target_histogram(self, bins: int = 30) -> dict[str, list[float]]:
+        """A numeric target's histogram: ``bins`` equal-width bins' edges and counts."""
+        counts, edges = np.histogram(self.frame[self.target].to_numpy(np.float64), bins=bins)
+        return {"edges": edges.tolist(), "counts": counts.astype(float).tolist()}
+
     def describe(self) -> dict[str, object]:
-        """What a study records of its data: source, rows, target, kinds, class counts."""
+        """What a study records of its data: source, rows, target, kinds, and the class
+        counts or (numbers) the target's histogram."""
+        classes = self.task == CLASSIFICATION
         return {
             "source": self.source,
             "rows": len(self.frame),
@@ -72,7 +80,8 @@ class Table:
             "task": self.task,
             "kinds": dict(self.kinds),
             "dropped": dict(self.dropped),
-            "class_counts": self.class_counts() if self.task == CLASSIFICATION else {},
+            "class_counts": self.class_counts() if classes else {},
+            "target_histogram": {} if classes else self.target_histogram(),
         }
 
     def fingerprint(self) -> str:
@@ -97,9 +106,11 @@ def make_table(
     source: str,
     numeric: Sequence[str] = (),
     categorical: Sequence[str] = (),
+    task: str = "auto",
     first_line: int = 2,
 ) -> Table:
-    """Validate a DataFrame of strings as a table, deciding each feature column's kind.
+    """Validate a DataFrame of strings as a table, deciding each feature column's kind and
+    whether the target is classes or numbers (see :mod:`carsearch.data.target`).
 
     Args:
         frame: the cells as read, strings (or values that print as the file wrote them).
@@ -108,6 +119,7 @@ def make_table(
         numeric: columns to read as numbers whatever the rule says.
         categorical: columns to read as categories whatever the rule says (kept even when
             the rule would drop them).
+        task: ``auto``, ``classification`` or ``regression``.
         first_line: the file line of the first row, for messages (2 after a header).
 
     Raises:
@@ -116,7 +128,9 @@ def make_table(
     _check_shape(frame, source)
     target = resolve_target(frame, target, source)
     frame = frame.astype(str).map(str.strip)
-    _check_target(frame[target], target, source, first_line)
+    task, target_values = decide_task(
+        frame[target], task, name=target, source=source, first_line=first_line
+    )
     overrides = Overrides(numeric, categorical)
     kinds = infer_kinds(frame, target, source=source, overrides=overrides, first_line=first_line)
     columns: dict[str, pd.Series] = {}
@@ -127,10 +141,10 @@ def make_table(
             if kind == NUMERIC
             else missing_to_category(values)
         )
-    columns[target] = frame[target]
+    columns[target] = target_values
     kept = [name for name in frame.columns if name in columns]
     table = pd.DataFrame({name: columns[name] for name in kept}).reset_index(drop=True)
-    return Table(table, str(target), source, kinds.kinds, kinds.dropped, first_line=first_line)
+    return Table(table, str(target), source, kinds.kinds, kinds.dropped, task, first_line)
 
 
 def resolve_target(frame: pd.DataFrame, target: str | None, source: str) -> str:
@@ -165,18 +179,3 @@ def _check_shape(frame: pd.DataFrame, source: str) -> None:
     duplicated = frame.columns[frame.columns.duplicated()].tolist()
     if duplicated:
         raise DataError(f"{source}: column names must be unique; repeated: {duplicated}")
-
-
-def _check_target(target: pd.Series, name: str, source: str, first_line: int) -> None:
-    missing = target.isin(MISSING_TOKENS)
-    if missing.any():
-        line = int(np.flatnonzero(missing.to_numpy())[0]) + first_line
-        raise DataError(
-            f"{source}: target column {name!r} has {int(missing.sum())} missing value(s), "
-            f"first on line {line}; every row needs a class"
-        )
-    if target.nunique() < 2:
-        raise DataError(
-            f"{source}: target column {name!r} has a single class {target.iloc[0]!r}; "
-            "a classifier needs at least two"
-        )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -25,7 +26,9 @@ import plotly.offline
 
 from carsearch.bundle.artifacts import bundle_path
 from carsearch.bundle.format import read_manifest
+from carsearch.data.schema import REGRESSION
 from carsearch.exceptions import BundleError
+from carsearch.inspect import figures
 from carsearch.search.study import CONFIG_ATTR, DATA_ATTR, count_trials
 
 logger = logging.getLogger("carsearch")
@@ -133,9 +136,14 @@ def summary_section(study: optuna.Study) -> Section:
 
 
 def class_section(study: optuna.Study) -> Section:
-    """The pie chart of the classes of the study's data, as recorded when it was created."""
-    title = "Class distribution"
+    """The pie chart of the study's classes, or its numeric target's histogram, as recorded
+    when the study was created."""
     record = study.user_attrs.get(DATA_ATTR)
+    if isinstance(record, dict) and record.get("task") == REGRESSION:
+        figure = figures.target_histogram(record["target_histogram"], record["target"])
+        described = note(f"{record['target']} in {record['source']}, {record['rows']} rows")
+        return Section("Target distribution", described + figure_html(figure))
+    title = "Class distribution"
     if not isinstance(record, dict) or not isinstance(record.get("class_counts"), dict):
         return Section(title, note("This study did not record its data (made by carsearch 0.1)."))
     counts: dict[str, int] = record["class_counts"]
@@ -152,6 +160,8 @@ def bundle_sections(study: optuna.Study) -> list[Section]:
         return [Section(title, note("This study has no export bundle (see carsearch export)."))]
     try:
         record = read_manifest(folder)
+        if record.get("task") == REGRESSION:
+            return regression_sections(title, record["test"], record["schema"]["target"])
         classes = [str(name) for name in record["classes"]]
         matrix = np.asarray(record["test"]["confusion_matrix"], dtype=float)
     except (BundleError, ValueError, KeyError, TypeError) as error:
@@ -162,6 +172,18 @@ def bundle_sections(study: optuna.Study) -> list[Section]:
     return [
         Section(f"{title}: confusion matrix", note(scores) + figure),
         Section("Per-class precision, recall and F1", per_class_table(matrix, classes)),
+    ]
+
+
+def regression_sections(title: str, test: dict[str, Any], target: str) -> list[Section]:
+    """Predicted against true, and the residuals, on the bundle's test rows."""
+    shown = note(f"{figures.regression_scores(test)}; {len(test['points'])} of {test['rows']} rows")
+    return [
+        Section(
+            f"{title}: predicted against true",
+            shown + figure_html(figures.predicted_against_true(test["points"], target)),
+        ),
+        Section("Residuals", figure_html(figures.residuals(test["points"], target))),
     ]
 
 

@@ -27,6 +27,7 @@ class Objective:
     """
 
     def __init__(self, config: RunConfig, prepared: Prepared, device: torch.device) -> None:
+        config = config.for_task(prepared.table.task)
         self.config, self.prepared, self.device = config, prepared, device
         self.encoded, self.rows = prepared.search, prepared.split.train
         self.train = Tensors.select(self.encoded, prepared.split.train, device)

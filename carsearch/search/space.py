@@ -19,7 +19,7 @@ from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.models.base import SearchContext
 from carsearch.training.recipe import Recipe
 from carsearch.training.schedulers import LR_SCHEDULERS
-from carsearch.training.tasks import CLASS_WEIGHTS
+from carsearch.training.tasks import CLASS_WEIGHTS, LOSSES
 
 #: Batch sizes for the smallest tables: at Car Evaluation's size (1,106 training rows),
 #: batches of 32 or 64 spend most of a step in per-step overhead and gained no test accuracy;
@@ -64,7 +64,7 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
 
     Shared parameters exist only where they apply: the embedding rule for a table with
     categorical columns, the numeric encoding for one with numeric columns, the class
-    weights for a classification target.
+    weights for a classification target, the loss for a regression.
     """
     params: dict[str, Any] = {}
     dims: tuple[int, ...] = ()
@@ -86,6 +86,8 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
         # One choice unless asked to search: a one-value parameter is stored but never sampled.
         weights = CLASS_WEIGHTS if config.class_weight == "search" else (config.class_weight,)
         params["class_weight"] = trial.suggest_categorical("class_weight", list(weights))
+    else:
+        params["loss"] = trial.suggest_categorical("loss", list(LOSSES))
     batch_size = int(trial.suggest_categorical("batch_size", list(batch_sizes(n_train))))
     lr_scheduler = str(trial.suggest_categorical("lr_scheduler", list(LR_SCHEDULERS)))
     params.update(batch_size=batch_size, lr_scheduler=lr_scheduler)

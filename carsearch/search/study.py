@@ -37,6 +37,7 @@ STUDY_DEFINING: tuple[str, ...] = (
     "categorical",
     "min_category_count",
     "class_weight",
+    "task",
     "numeric_encoders",
     "dataset",
     "split",
@@ -61,6 +62,7 @@ def open_study(
     The plugins the run selects are loaded first, so an unknown or broken one fails before a
     study exists; their names, packages and versions are stored as ``carsearch_plugins``.
     """
+    config = config.for_task(table.task)
     chosen = plugins.check_selection(config)
     fingerprint = table.fingerprint()
     n_existing = _n_trials_in(storage, name)
@@ -174,7 +176,8 @@ def _check_resumable(
     config: RunConfig, stored: dict[str, Any], stored_fingerprint: str | None, fingerprint: str
 ) -> None:
     current = config.to_dict()
-    stored = RunConfig.from_dict(stored).to_dict()  # options added since: their defaults
+    # Options added since the study was made take their defaults; carsearch 0.1 knew classes.
+    stored = RunConfig.from_dict({"task": "classification", **stored}).to_dict()
     changed = [key for key in STUDY_DEFINING if stored.get(key) != current.get(key)]
     if changed:
         key = changed[0]

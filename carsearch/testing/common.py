@@ -24,6 +24,7 @@ SHARED_PARAMS = frozenset(
         "embedding_rule",
         "numeric_encoding",
         "class_weight",
+        "loss",
         "optimizer",
         "batch_size",
         "lr_scheduler",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torchmetrics.functional import mean_absolute_error, mean_squared_error, r2_score
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
 from carsearch.config import MINIMIZED
@@ -29,6 +30,16 @@ def classification_scores(probabilities: torch.Tensor, labels: torch.Tensor) -> 
         "log_loss": float(-picked.log().mean()),
         "accuracy": float(accuracy),
         "macro_f1": float(f1),
+    }
+
+
+def regression_scores(predictions: torch.Tensor, targets: torch.Tensor) -> Scores:
+    """RMSE, MAE and R2 of predictions ``(rows,)`` in the target's units."""
+    predictions, targets = predictions.double(), targets.double()
+    return {
+        "rmse": float(mean_squared_error(predictions, targets, squared=False)),
+        "mae": float(mean_absolute_error(predictions, targets)),
+        "r2": float(r2_score(predictions, targets)),
     }
 
 

@@ -70,7 +70,7 @@ def refit(
             scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
         )
         members.append(member)
-    ensemble = Ensemble(members, task=encoded.schema.task).eval()
+    ensemble = Ensemble(members, task=encoded.schema.task, scale=task.scale).eval()
     test = Tensors.select(encoded, prepared.split.test, device)
     with torch.inference_mode():
         scores = task.score(ensemble(test.codes, test.numbers), test.y)
