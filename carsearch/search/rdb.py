@@ -248,7 +248,11 @@ def study_of_trial(storage: optuna.storages.RDBStorage, trial_id: int) -> int:
 def _check_distributions(
     session: Any, study_id: int, params: list[tuple[str, float, BaseDistribution]]
 ) -> None:
-    """One query for the study's distribution of every parameter name being written."""
+    """One query for the study's distributions of every parameter name being written.
+
+    Each name has one stored distribution, or a few compatible ones (a float's range may
+    change between runs), so the distinct pairs are few, whatever the number of trials.
+    """
     if not params:
         return
     names = [name for name, _, _ in params]
@@ -257,13 +261,15 @@ def _check_distributions(
         .join(models.TrialModel)
         .filter(models.TrialModel.study_id == study_id)
         .filter(models.TrialParamModel.param_name.in_(names))
-        .distinct(models.TrialParamModel.param_name)
+        .distinct()
         .all()
     )
-    known = {name: json_to_distribution(text) for name, text in stored}
+    known: dict[str, list[BaseDistribution]] = {}
+    for name, text in stored:
+        known.setdefault(name, []).append(json_to_distribution(text))
     for name, _, distribution in params:
-        if name in known:
-            check_distribution_compatibility(known[name], distribution)
+        for previous in known.get(name, ()):
+            check_distribution_compatibility(previous, distribution)
 
 
 def _add_rows(session: Any, trial_id: int, pending: Pending) -> None:
