@@ -127,6 +127,12 @@ def _add_output_options(group: Any) -> None:
         help="write each trial's loss and accuracy curves for TensorBoard to DIR/trial-NNNN "
         "(needs carsearch[tensorboard])",
     )
+    group.add_argument(
+        "--live-writes",
+        action="store_true",
+        help="store every epoch of a running trial at once, so optuna-dashboard follows it "
+        "live (slower: a transaction per value instead of a few per trial)",
+    )
     add_json_flag(group)
 
 
