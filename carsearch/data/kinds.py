@@ -116,13 +116,23 @@ def _drop_reason(values: pd.Series) -> str | None:
 
 
 def _check_numeric(values: pd.Series, name: str, source: str, first_line: int) -> None:
-    _, failed = parse_numbers(values)
+    finite_numbers(values, f"{source}: column {name!r} is to be numeric", first_line)
+
+
+def finite_numbers(values: pd.Series, what: str, first_line: int) -> np.ndarray:
+    """``values`` parsed by :func:`parse_numbers`, all finite or missing.
+
+    Raises:
+        DataError: ``"{what}, but line N holds VALUE, not a finite number"`` for the first
+            value that is not, its line counted from ``first_line``.
+    """
+    numbers, failed = parse_numbers(values)
     if failed.any():
         row = int(np.flatnonzero(failed)[0])
         raise DataError(
-            f"{source}: column {name!r} is to be numeric, but line {row + first_line} holds "
-            f"{values.iloc[row]!r}, not a finite number"
+            f"{what}, but line {row + first_line} holds {values.iloc[row]!r}, not a finite number"
         )
+    return numbers
 
 
 def _check_overrides(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from carsearch.data.kinds import MISSING_TOKENS, parse_numbers
+from carsearch.data.kinds import MISSING_TOKENS, finite_numbers, parse_numbers
 from carsearch.data.schema import CLASSIFICATION, REGRESSION
 from carsearch.exceptions import DataError
 
@@ -81,13 +81,8 @@ def _auto(values: pd.Series, where: _Where) -> str:
 
 
 def _numbers(values: pd.Series, where: _Where) -> pd.Series:
-    numbers, failed = parse_numbers(values)
-    if failed.any():
-        row = int(np.flatnonzero(failed)[0])
-        raise DataError(
-            f"{where.source}: target column {where.name!r} is to be predicted as numbers, but "
-            f"line {where.line(row)} holds {values.iloc[row]!r}, not a finite number"
-        )
+    what = f"{where.source}: target column {where.name!r} is to be predicted as numbers"
+    numbers = finite_numbers(values, what, where.first_line)
     if np.unique(numbers).size < 2:
         raise DataError(
             f"{where.source}: target column {where.name!r} has a single value "
