@@ -17,6 +17,7 @@ from carsearch.exceptions import (
     ConfigError,
     DataError,
     PluginError,
+    StorageError,
     StudyError,
     TrainingError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "Predictor",
     "RunConfig",
     "RunResult",
+    "StorageError",
     "StudyError",
     "Summary",
     "TrainingError",

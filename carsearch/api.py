@@ -15,6 +15,7 @@ from carsearch.data.describe import kinds_line
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import finish, optimize, summarize
+from carsearch.search.faults import storage_faults
 from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
 from carsearch.summary import Summary
@@ -44,6 +45,10 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     ``config.n_trials`` is the number of finished (complete or pruned) trials the study
     should hold: a run on an existing study adds only the trials still missing.
 
+    Raises:
+        StorageError: the storage failed mid-run (a full disk, a lost server); the finished
+            trials are kept and the same call resumes.
+
     Example:
         >>> import carsearch
         >>> result = carsearch.run(n_trials=3, max_epochs=3, data="cars.csv")  # doctest: +SKIP
@@ -60,16 +65,17 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     storage = make_storage(config.storage, trial_budget=config.n_trials)
     name = default_study_name(config)
     searched = trial_storage(storage, live_writes=config.live_writes)
-    study = open_study(config, storage=searched, name=name, table=prepared.table)
-    logger.info(
-        "study %r in %s: %d trials wanted, device %s",
-        study.study_name,
-        config.storage,
-        config.n_trials,
-        device_label(device),
-    )
-    optimize(study, config, prepared, device, progress=progress)
-    finished = finish(study, config, prepared, device)
+    with storage_faults(config.storage):
+        study = open_study(config, storage=searched, name=name, table=prepared.table)
+        logger.info(
+            "study %r in %s: %d trials wanted, device %s",
+            study.study_name,
+            config.storage,
+            config.n_trials,
+            device_label(device),
+        )
+        optimize(study, config, prepared, device, progress=progress)
+        finished = finish(study, config, prepared, device)
     wall = time.perf_counter() - started
     summary = summarize(study, config.storage, finished=finished, device=device, wall_seconds=wall)
     return RunResult(study, finished.refit, finished.bundle, summary)
@@ -94,6 +100,7 @@ def export_study(
 
     Raises:
         StudyError: no such study, no completed trial, or data other than the study's.
+        StorageError: the storage failed while the bundle was recorded on the study.
 
     Example:
         >>> import carsearch
@@ -117,6 +124,7 @@ def export_study(
             f"{prepared.table.source} is not the data study {study.study_name!r} was made from "
             "(its fingerprint differs); pass the original file with --data"
         )
-    finished = finish(study, config, prepared, torch_device)
+    with storage_faults(storage):
+        finished = finish(study, config, prepared, torch_device)
     summary = summarize(study, storage, finished=finished, device=torch_device)
     return RunResult(study, finished.refit, finished.bundle, summary)

@@ -28,6 +28,11 @@ class StudyError(CarsearchError, ValueError):
     """A study is missing, empty, or was made from other data."""
 
 
+class StorageError(CarsearchError, OSError):
+    """The study's storage failed mid-run (a full disk, a lost server); finished trials are
+    kept and the same command resumes."""
+
+
 class BundleError(CarsearchError, ValueError):
     """An exported model bundle is missing files, malformed or inconsistent."""
 

@@ -131,6 +131,16 @@ class BufferedStorage(BaseStorage, BaseHeartbeat):
             write_trial(self.rdb, trial_id, pending)
             pending.clear()
 
+    def drop_running(self) -> list[int]:
+        """Forget this process's running trials and their unwritten rows; their ids.
+
+        For a storage that stopped taking writes: reads then come from the database.
+        """
+        dropped = list(self._running)
+        self._running.clear()
+        self._snapshots.clear()
+        return dropped
+
     def get_trial(self, trial_id: int) -> FrozenTrial:
         if trial_id in self._running:
             return copy.deepcopy(self._running[trial_id][0])

@@ -214,7 +214,7 @@ def _opening_error(url: URL, error: BaseException) -> StudyError:
     """What went wrong, said in one line: the server, the database, the user, or the driver's
     own first line."""
     backend = url.get_backend_name()
-    detail = _driver_message(error)
+    detail = driver_message(error)
     if backend == "sqlite":
         return StudyError(f"cannot open the SQLite file {url.database}: {detail}")
     where = f"{url.host}:{url.port or _DEFAULT_PORTS.get(backend, '')}"
@@ -261,7 +261,7 @@ def _no_answer_reason(detail: str) -> str:
     return detail
 
 
-def _driver_message(error: BaseException) -> str:
+def driver_message(error: BaseException) -> str:
     """The driver's message in one line, without the connection preamble PostgreSQL adds."""
     args: tuple[Any, ...] = getattr(error, "args", ())
     if len(args) == 2 and isinstance(args[0], int):  # MySQL: (code, message)

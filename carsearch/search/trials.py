@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from carsearch.config import RunConfig
 from carsearch.exceptions import StudyError, TrainingError
+from carsearch.search.faults import fail_running, storage_faults
 from carsearch.search.storage import BudgetReached, is_server
 from carsearch.search.study import FINISHED
 
@@ -53,10 +55,29 @@ def run_trials(
 
     Raises:
         StudyError: ``MAX_FAILURES_IN_A_ROW`` trials failed in a row and none ever completed.
+        StorageError: the storage failed (a full disk, a lost server); this process's
+            running trial is failed if the storage still allows it.
     """
     if is_server(config.storage):
         study.sampler.reseed_rng()  # other machines may share the seed: sample apart
     stopper = _Stopper(config.n_trials)
+    with storage_faults(config.storage, on_fault=partial(fail_running, study._storage)):
+        _run_until_done(study, objective, config, stopper, progress, callbacks)
+    if stopper.gave_up and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise StudyError(
+            f"no trial completed: {MAX_FAILURES_IN_A_ROW} failed in a row, the last because "
+            f"{stopper.last_reason}"
+        )
+
+
+def _run_until_done(
+    study: optuna.Study,
+    objective: Objective,
+    config: RunConfig,
+    stopper: _Stopper,
+    progress: bool,
+    callbacks: Sequence[Callback],
+) -> None:
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
     while not stopper.gave_up and (missing := config.n_trials - n_finished(study)) > 0:
         left = None if deadline is None else deadline - time.monotonic()
@@ -78,11 +99,6 @@ def run_trials(
         except optuna.exceptions.UpdateFinishedTrialError as error:
             logger.warning("a trial here was failed elsewhere (a late heartbeat?): %s", error)
         progress = False
-    if stopper.gave_up and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        raise StudyError(
-            f"no trial completed: {MAX_FAILURES_IN_A_ROW} failed in a row, the last because "
-            f"{stopper.last_reason}"
-        )
 
 
 class _Stopper:

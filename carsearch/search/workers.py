@@ -191,11 +191,12 @@ def _worker_main(spec: WorkerSpec, send: Connection) -> None:
         run_worker(spec)
     except BaseException as error:
         stopped = received and isinstance(error, KeyboardInterrupt)
-        message = (
-            f"killed by {signal.Signals(received[0]).name}"
-            if stopped
-            else f"{type(error).__name__}: {error}"
-        )
+        if stopped:
+            message = f"killed by {signal.Signals(received[0]).name}"
+        elif isinstance(error, CarsearchError):
+            message = str(error)  # already a sentence for users
+        else:
+            message = f"{type(error).__name__}: {error}"
         # Short enough to fit the pipe's buffer, so sending never waits for the parent.
         send.send((message[:2000], traceback.format_exc()[-8000:]))
         raise SystemExit(1) from None
