@@ -19,13 +19,15 @@ from carsearch.data.encode import (
 )
 from carsearch.data.read import read_table
 from carsearch.data.schema import CLASSIFICATION, Schema
-from carsearch.data.split import Split, rare_classes, split_rows
+from carsearch.data.split import Split, check_parts, rare_classes, split_rows
 from carsearch.data.table import Table
 
 logger = logging.getLogger("carsearch")
 
-#: Quantile bins a numeric target is stratified on.
+#: Quantile bins a numeric target is stratified on, at most one per ``ROWS_PER_STRATUM``
+#: rows: a bin of fewer than 3 rows goes to training whole, leaving small tables no test.
 N_STRATA = 10
+ROWS_PER_STRATUM = 10
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def prepare(config: RunConfig, table: Table | None = None) -> Prepared:
         test_fraction=config.test_fraction,
         seed=config.seed,
     )
+    check_parts(split, table.source)
     search = encode(table, split.train, config.min_category_count)
     final = encode(table, np.concatenate([split.train, split.val]), config.min_category_count)
     return Prepared(table, split, search, final, tuple(rare))
@@ -125,6 +128,7 @@ def strata(table: Table) -> np.ndarray:
     if table.task == CLASSIFICATION:
         return encode_target(target, Schema((), table.target, table_classes(table)))
     values = target.to_numpy(np.float64)
-    edges = np.quantile(values, np.linspace(0, 1, N_STRATA + 1)[1:-1])
+    n_strata = max(1, min(N_STRATA, len(values) // ROWS_PER_STRATUM))
+    edges = np.quantile(values, np.linspace(0, 1, n_strata + 1)[1:-1])
     bins: np.ndarray = np.searchsorted(edges, values, side="right")
     return bins

@@ -51,8 +51,25 @@ def split_rows(
         cuts = [len(rows) - n_test - n_val, len(rows) - n_test]
         for part, chunk in zip(parts, np.split(rows, cuts), strict=True):
             part.append(chunk)
-    train, val, test = (np.sort(np.concatenate(p)) for p in parts)
+    none = np.empty(0, dtype=np.intp)  # a part no class reached
+    train, val, test = (np.sort(np.concatenate([none, *p])) for p in parts)
     return Split(train, val, test)
+
+
+def check_parts(split: Split, source: str) -> None:
+    """Every part needs rows: training learns, validation picks, test scores.
+
+    Raises:
+        DataError: a part is empty (a table of a few rows), naming the file and the part.
+    """
+    sizes = {"train": len(split.train), "validation": len(split.val), "test": len(split.test)}
+    empty = [name for name, size in sizes.items() if size == 0]
+    if empty:
+        n_rows = sum(sizes.values())
+        raise DataError(
+            f"{source}: {n_rows} rows are too few to split into train, validation and test "
+            f"(the {empty[0]} part would be empty); a search needs a larger table"
+        )
 
 
 def rare_classes(table: Table) -> list[str]:

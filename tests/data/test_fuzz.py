@@ -8,7 +8,6 @@ folder; a fixed seed and a bounded number of examples, so every run tests the sa
 from __future__ import annotations
 
 import io
-import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import optuna
 import pytest
 import torch
-from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import carsearch
@@ -225,7 +224,7 @@ def snapshot(storage: str) -> tuple[Any, ...]:
 
 
 #: A file whose last column, its target, is numbers, on too few rows to split: found by this
-#: fuzz test; carsearch/data/split.py lets numpy's ValueError escape (see the xfail below).
+#: fuzz test, when numpy's ValueError escaped from carsearch/data/split.py.
 SMALL_NUMERIC_TARGET = (
     b"age,city,plan,label,income\n,paris,basic,low,23752.38\n20,rome,,low,20347.98\n"
 )
@@ -237,14 +236,6 @@ def run_on(storage: str, path: Path) -> tuple[int, str]:
     )
 
 
-def escapes_from_split(error: BaseException) -> bool:
-    """The known leak of SMALL_NUMERIC_TARGET's kind, set aside until split.py is fixed."""
-    frames = traceback.extract_tb(error.__traceback__)
-    return isinstance(error, ValueError) and any(
-        Path(frame.filename).match("carsearch/data/split.py") for frame in frames
-    )
-
-
 @settings(FUZZ, max_examples=60)
 @given(data=st.one_of(hostile_cells(), csv_text(features_first=True), INPUTS))
 def test_a_run_on_hostile_data_leaves_the_stored_study_unchanged(
@@ -252,24 +243,12 @@ def test_a_run_on_hostile_data_leaves_the_stored_study_unchanged(
 ) -> None:
     storage = existing.summary.storage
     before = snapshot(storage)
-    try:
-        status, err = run_on(storage, write(folder, data))
-    except ValueError as error:
-        if not escapes_from_split(error):
-            raise
-        reject()  # the known leak: test_a_small_numeric_target_is_one_error_line
+    status, err = run_on(storage, write(folder, data))
     assert status == 1, err
     assert_cli_error_or_success(status, err)
     assert snapshot(storage) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="carsearch/data/split.py: a numeric target on too few rows for a validation and a "
-    "test part lets np.concatenate's ValueError escape; once it is a DataError, drop this mark "
-    "and the reject() above",
-)
 def test_a_small_numeric_target_is_one_error_line(
     existing: carsearch.RunResult, folder: Path
 ) -> None:

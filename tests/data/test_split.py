@@ -61,3 +61,29 @@ def test_fewer_than_two_splittable_classes_is_an_error() -> None:
         DataError, match=r"needs at least two classes with 3 rows or more.*odd, tiny"
     ):
         prepare(RunConfig(), make_table(frame, "label", source="two.csv"))
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "split", "empty"),
+    [(2, "stratified", "validation"), (3, "ordered", "validation")],
+)
+def test_a_table_too_small_for_three_parts_is_one_error(
+    n_rows: int, split: str, empty: str
+) -> None:
+    frame = pd.DataFrame(
+        {"x": [str(i) for i in range(n_rows)], "y": [f"{i}.5" for i in range(n_rows)]}
+    )
+    table = make_table(frame, "y", source="small.csv", task="regression")
+    with pytest.raises(
+        DataError, match=rf"small.csv: {n_rows} rows are too few .*\(the {empty} part"
+    ):
+        prepare(RunConfig(split=split), table)
+
+
+def test_a_small_numeric_target_still_gets_validation_and_test_rows() -> None:
+    # 30 rows in ten deciles would leave every decile under 3 rows, all of them for training.
+    frame = pd.DataFrame({"x": ["a", "b"] * 15, "y": [f"{i * 1.5}" for i in range(30)]})
+    prepared = prepare(RunConfig(), make_table(frame, "y", source="s.csv", task="regression"))
+    split = prepared.split
+    assert len(split.val) >= 3 and len(split.test) >= 3
+    assert sorted(np.concatenate([split.train, split.val, split.test]).tolist()) == list(range(30))
