@@ -49,6 +49,10 @@ class Kinds:
         return [name for name, found in self.kinds.items() if found == kind]
 
 
+#: The largest magnitude a model's float32 inputs and targets hold.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``values`` (strings) as float64, missing spellings as NaN, and a mask of what fails.
 
@@ -120,17 +124,25 @@ def _check_numeric(values: pd.Series, name: str, source: str, first_line: int) -
 
 
 def finite_numbers(values: pd.Series, what: str, first_line: int) -> np.ndarray:
-    """``values`` parsed by :func:`parse_numbers`, all finite or missing.
+    """``values`` parsed by :func:`parse_numbers`: each missing, or a number that the models'
+    float32 holds.
 
     Raises:
-        DataError: ``"{what}, but line N holds VALUE, not a finite number"`` for the first
-            value that is not, its line counted from ``first_line``.
+        DataError: ``"{what}, but line N holds VALUE, ..."`` for the first value that is
+            text, infinite or beyond float32's range, its line counted from ``first_line``.
     """
     numbers, failed = parse_numbers(values)
     if failed.any():
         row = int(np.flatnonzero(failed)[0])
         raise DataError(
             f"{what}, but line {row + first_line} holds {values.iloc[row]!r}, not a finite number"
+        )
+    huge = np.abs(np.nan_to_num(numbers)) > FLOAT32_MAX
+    if huge.any():
+        row = int(np.flatnonzero(huge)[0])
+        raise DataError(
+            f"{what}, but line {row + first_line} holds {values.iloc[row]!r}, beyond the "
+            f"±{FLOAT32_MAX:.1e} that the models compute in (float32); rescale the column"
         )
     return numbers
 

@@ -18,8 +18,8 @@ from carsearch.data.kinds import (
     MISSING_TOKENS,
     NUMERIC,
     Overrides,
+    finite_numbers,
     infer_kinds,
-    parse_numbers,
 )
 from carsearch.data.schema import CLASSIFICATION, MISSING
 from carsearch.data.target import decide_task
@@ -136,11 +136,11 @@ def make_table(
     columns: dict[str, pd.Series] = {}
     for name, kind in kinds.kinds.items():
         values = frame[name]
-        columns[name] = (
-            pd.Series(parse_numbers(values)[0], name=name)
-            if kind == NUMERIC
-            else missing_to_category(values)
-        )
+        if kind == NUMERIC:
+            what = f"{source}: column {name!r} is numeric"
+            columns[name] = pd.Series(finite_numbers(values, what, first_line), name=name)
+        else:
+            columns[name] = missing_to_category(values)
     columns[target] = target_values
     kept = [name for name in frame.columns if name in columns]
     table = pd.DataFrame({name: columns[name] for name in kept}).reset_index(drop=True)

@@ -12,6 +12,7 @@ import pytest
 from carsearch.data.read import read_table
 from carsearch.data.schema import MISSING
 from carsearch.data.table import make_table
+from carsearch.exceptions import DataError
 
 GOOD = "colour,size,label\n" + "red,s,yes\nblue,m,no\ngreen,l,yes\n" * 4
 
@@ -67,3 +68,21 @@ def test_fingerprint_follows_content_not_formatting(tmp_path: Path) -> None:
 def test_the_target_is_the_last_column_a_name_or_a_number(target: str | None) -> None:
     frame = pd.DataFrame({"a": ["x", "y"] * 3, "b": ["1", "2"] * 3, "label": ["p", "q"] * 3})
     assert make_table(frame, target, source="mem").target == "label"
+
+
+@pytest.mark.parametrize(
+    ("column", "task", "expected"),
+    [
+        ("size", "classification", "column 'size' is numeric, but line 4 holds '-5e300'"),
+        ("price", "regression", "target column 'price' is to be predicted as numbers, but line 4"),
+    ],
+)
+def test_a_number_beyond_float32_is_one_error_naming_its_line(
+    column: str, task: str, expected: str
+) -> None:
+    sizes = [f"{i}.5" for i in range(12)]
+    frame = pd.DataFrame({"size": sizes, "price": sizes, "kind": ["a", "b", "c"] * 4})
+    frame.loc[2, column] = "-5e300"
+    target = "price" if task == "regression" else "kind"
+    with pytest.raises(DataError, match=rf"^t.csv: {expected}.*beyond the ±3.4e\+38"):
+        make_table(frame, target, source="t.csv", task=task)
