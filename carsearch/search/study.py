@@ -7,16 +7,14 @@ import logging
 from typing import Any
 
 import optuna
-import sqlalchemy
 from optuna.trial import TrialState
-from sqlalchemy.engine import make_url
 
 from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.table import Table
 from carsearch.exceptions import StudyError
 from carsearch.search.space import textbook_params
-from carsearch.search.storage import make_storage, sqlite_path
+from carsearch.search.storage import make_storage, sqlite_path, storage_url
 from carsearch.training.device import derive_seed
 
 logger = logging.getLogger("carsearch")
@@ -210,12 +208,10 @@ def open_existing(study_name: str | None, storage: str) -> optuna.Study:
     """Load a stored study by name (or the storage's only study), never creating one.
 
     Raises:
+        ConfigError: ``storage`` is not a URL, or its driver is not installed.
         StudyError: the SQLite file or the study does not exist; the message lists studies.
     """
-    try:
-        path = sqlite_path(make_url(storage))
-    except sqlalchemy.exc.ArgumentError:
-        raise StudyError(f"not a storage URL: {storage!r}") from None
+    path = sqlite_path(storage_url(storage))
     if path is not None and not path.is_file():
         raise StudyError(f"no study database at {path}")
     backend = make_storage(storage)
