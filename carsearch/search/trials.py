@@ -61,8 +61,15 @@ def run_trials(
     if is_server(config.storage):
         study.sampler.reseed_rng()  # other machines may share the seed: sample apart
     stopper = _Stopper(config.n_trials)
-    with storage_faults(config.storage, on_fault=partial(fail_running, study._storage)):
-        _run_until_done(study, objective, config, stopper, progress, callbacks)
+    fail_mine = partial(fail_running, study._storage)
+    try:
+        with storage_faults(config.storage, on_fault=fail_mine):
+            _run_until_done(study, objective, config, stopper, progress, callbacks)
+    except KeyboardInterrupt:
+        # Optuna fails the trial of an objective it interrupts, not one that its own ask()
+        # or tell() was in: that one would wait for its heartbeat to go stale.
+        fail_mine()
+        raise
     if stopper.gave_up and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise StudyError(
             f"no trial completed: {MAX_FAILURES_IN_A_ROW} failed in a row, the last because "

@@ -1,4 +1,5 @@
-"""A storage that stops taking writes mid-run: one line, finished trials kept, resumable.
+"""A storage that stops taking writes mid-run: one line, finished trials kept, resumable;
+and an interrupt that lands inside Optuna rather than in a trial leaves none running.
 
 The disk fills for real: SQLite's ``max_page_count`` caps the file a few pages above its
 size, on every connection the run opens, as a full disk would stop it growing.
@@ -19,7 +20,9 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import Engine
 
 from carsearch.cli import main
-from helpers import make_mixed_frame
+from carsearch.search.storage import make_storage, trial_storage
+from carsearch.search.trials import run_trials
+from helpers import make_mixed_frame, tiny_config
 
 TINY_RUN = ["--max-epochs", "3", "--patience", "2", "--refit-seeds", "1", "--device", "cpu"]
 
@@ -76,3 +79,23 @@ def test_a_full_disk_ends_the_run_in_one_line_and_the_same_command_resumes(
     assert main([*command, "--trials", "30"]) == 0
     finished = [t for t in stored(storage) if t[1] in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 30
+
+
+class InterruptedSampler(optuna.samplers.RandomSampler):
+    """Ctrl-C while Optuna samples, inside ``study.ask()``: the trial row exists by then."""
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupt_inside_optunas_ask_leaves_no_running_trial(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path)
+    rdb = make_storage(config.storage, trial_budget=config.n_trials)
+    study = optuna.create_study(storage=trial_storage(rdb), sampler=InterruptedSampler())
+
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(study, lambda trial: 0.0, config)
+
+    assert [
+        t.state for t in optuna.load_study(study_name=study.study_name, storage=rdb).trials
+    ] == [TrialState.FAIL]
