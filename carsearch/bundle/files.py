@@ -175,15 +175,23 @@ def write_bundle(
 
     The files are written to a staging folder next to ``out``, which then replaces ``out``
     by renames: a crash or a full disk while writing leaves the previous bundle as it was.
+
+    Raises:
+        BundleError: a file could not be written (a full disk, say); ``out`` is unchanged.
     """
     out = _check_folder(out).resolve()
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
         manifest = _write_files(staging, prepared, final, extra or {})
         (staging / MANIFEST).write_bytes(json.dumps(manifest, indent=2).encode())
         _replace_folder(staging, out)
+    except OSError as error:
+        kept = "the previous bundle there is unchanged" if out.exists() else "nothing was written"
+        raise BundleError(
+            f"cannot write the bundle to {out}: {error.strerror or error}; {kept}"
+        ) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
@@ -198,7 +206,9 @@ def _write_files(
     with torch.inference_mode():
         predictions = model(*example)
     predicted = predictions.argmax(dim=1).numpy() if predictions.dim() == 2 else predictions.numpy()
-    torch.save(model.state_dict(), folder / WEIGHTS)
+    weights = io.BytesIO()  # torch.save reports a full disk as a RuntimeError; write_bytes
+    torch.save(model.state_dict(), weights)  # as the OSError write_bundle turns into one line
+    (folder / WEIGHTS).write_bytes(weights.getvalue())
     output = "probabilities" if prepared.final.schema.task == CLASSIFICATION else "prediction"
     scale = 1.0 if output == "probabilities" else float(final.model.scale[1])
     portable = {

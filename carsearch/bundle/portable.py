@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,20 +39,21 @@ def save_torchscript(
     """Trace ``model`` on ``example`` (test rows), check the saved program, keep it if it agrees.
 
     Tracing, not scripting: it works for any plugin's model built from tensor operations.
+    A model that fails to trace is recorded; a file that cannot be written (a full disk)
+    raises ``OSError``.
     """
     record: dict[str, Any] = {"file": None, "tolerance": TOLERANCE, "rows": len(example[0])}
-    staging = _staging(file)
+    saved = io.BytesIO()
     try:
         with _quiet():
             traced = torch.jit.trace(model, example, check_trace=False)
-            torch.jit.save(traced, str(staging))
-            program = torch.jit.load(str(staging), map_location="cpu")
+            torch.jit.save(traced, saved)
+            program = torch.jit.load(io.BytesIO(saved.getvalue()), map_location="cpu")
         with torch.inference_mode():
             got = program(*example).numpy()
     except Exception as error:  # a plugin's model may fail to trace in any way
-        staging.unlink(missing_ok=True)
         return {**record, "reason": f"tracing failed: {type(error).__name__}: {error}"[:500]}
-    return _keep_if_close(record, staging, file, got, _reference(model, example), scale)
+    return _keep_if_close(record, saved.getvalue(), file, got, _reference(model, example), scale)
 
 
 def save_onnx(
@@ -75,75 +76,74 @@ def save_onnx(
         return {**record, "reason": reason}
     import onnxruntime
 
-    staging = _staging(file)
     try:
-        record["exporter"] = _export_onnx(model, example, staging, output)
-        session = onnxruntime.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
+        record["exporter"], saved = _export_onnx(model, example, output)
+        session = onnxruntime.InferenceSession(saved, providers=["CPUExecutionProvider"])
         feeds = {name: tensor.numpy() for name, tensor in zip(INPUTS, example, strict=True)}
         got = session.run([output], feeds)[0]
     except Exception as error:  # the exporter fails on unsupported operators in many ways
-        staging.unlink(missing_ok=True)
         logger.warning("no ONNX file: the export failed: %s", error)
         return {**record, "reason": f"export failed: {type(error).__name__}: {error}"[:500]}
     record["onnxruntime_version"] = onnxruntime.__version__
-    return _keep_if_close(record, staging, file, got, _reference(model, example), scale)
+    return _keep_if_close(record, saved, file, got, _reference(model, example), scale)
 
 
-def _export_onnx(model: nn.Module, example: Example, file: Path, output: str) -> str:
-    """Export to one self-contained file that takes any number of rows; returns the exporter.
+def _export_onnx(model: nn.Module, example: Example, output: str) -> tuple[str, bytes]:
+    """One self-contained ONNX model that takes any number of rows, and its exporter.
 
     The TorchScript-based exporter first: here it takes 0.15 s where the torch.export-based
     one takes 2-4 s (most of it rebuilding its operator registry on every call), which every
     ``carsearch run`` would pay. It is deprecated; where it fails or is gone, the other runs.
-    The parity check judges the file either way.
+    The parity check judges the model either way.
     """
     options: dict[str, Any] = {"input_names": list(INPUTS), "output_names": [output]}
     rows = {name: {0: "rows"} for name in (*INPUTS, output)}
     with _quiet():
         try:
+            saved = io.BytesIO()
             torch.onnx.export(
                 model,
                 example,
-                str(file),
+                saved,  # type: ignore[arg-type]  # a file object, as this exporter takes
                 dynamic_axes=rows,
                 dynamo=False,
                 **options,
             )
-            return "torchscript"
+            return "torchscript", saved.getvalue()
         except Exception as error:  # removed in a later torch, or an unsupported operator
             logger.debug("TorchScript-based ONNX export failed (%s); trying torch.export", error)
-        torch.onnx.export(
+        program = torch.onnx.export(
             model,
             example,
-            str(file),
+            None,
             dynamic_shapes={name: {0: torch.export.Dim.DYNAMIC} for name in INPUTS},
             dynamo=True,
             external_data=False,
             verbose=False,
             **options,
         )
-        return "dynamo"
+        assert program is not None  # the dynamo exporter returns the program it made
+        return "dynamo", program.model_proto.SerializeToString()
 
 
 def _keep_if_close(
     record: dict[str, Any],
-    staging: Path,
+    saved: bytes,
     file: Path,
     got: np.ndarray,
     want: np.ndarray,
     scale: float = 1.0,
 ) -> dict[str, Any]:
-    """Keep the staged file if ``got`` is within :data:`TOLERANCE` of ``want``, in units of
-    ``scale`` (1 for probabilities; a regression target's standard deviation)."""
+    """Write ``saved`` to ``file`` if ``got`` is within :data:`TOLERANCE` of ``want``, in
+    units of ``scale`` (1 for probabilities; a regression target's standard deviation)."""
     diff = float(np.abs(got - want).max()) / scale if want.size else 0.0
     record = {**record, "max_abs_diff": diff, "passed": diff <= TOLERANCE}
     if scale != 1.0:
         record["diff_unit"] = f"target standard deviation ({scale:.6g})"
     if not record["passed"]:
-        staging.unlink(missing_ok=True)
         logger.warning("no %s: it differs from PyTorch by %.3g", file.name, diff)
         return {**record, "reason": f"parity check failed: max abs diff {diff:.3g} > {TOLERANCE}"}
-    os.replace(staging, file)
+    file.write_bytes(saved)
     return {**record, "file": file.name}
 
 
@@ -151,10 +151,6 @@ def _reference(model: nn.Module, example: Example) -> np.ndarray:
     with torch.inference_mode():
         result: np.ndarray = model(*example).numpy()
     return result
-
-
-def _staging(file: Path) -> Path:
-    return file.with_name(file.name + ".partial")
 
 
 def _importable(name: str) -> bool:
