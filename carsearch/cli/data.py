@@ -19,23 +19,19 @@ def add_describe(commands: Any) -> None:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     from carsearch import plugins
-    from carsearch.data.describe import describe_table
-    from carsearch.data.read import read_frame
-    from carsearch.data.table import make_table
+    from carsearch.data.describe import describe_file, describe_table
 
     if args.data is None:
-        table = plugins.instance("datasets", args.dataset).load()
-        print(describe_table(table, table.frame))
+        print(describe_table(plugins.instance("datasets", args.dataset).load()))
         return 0
-    raw = read_frame(args.data, header=args.header, columns=args.columns)
-    table = make_table(
-        raw,
+    text = describe_file(
+        args.data,
         args.target,
-        source=args.data,
+        header=args.header,
+        columns=args.columns,
         numeric=args.numeric,
         categorical=args.categorical,
         task=args.task,
-        first_line=2 if args.header else 1,
     )
-    print(describe_table(table, raw))
+    print(text)
     return 0

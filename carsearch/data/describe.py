@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
+import pyarrow as pa
 
 from carsearch.data.kinds import MISSING_TOKENS, NUMERIC
+from carsearch.data.read import read_columns
 from carsearch.data.schema import MISSING, REGRESSION
-from carsearch.data.table import Table
+from carsearch.data.table import Table, as_text, check_shape, table_from_columns
 
 #: Classes listed by name; the rest are counted.
 MAX_CLASSES_SHOWN = 20
@@ -23,18 +27,61 @@ def kinds_line(table: Table) -> str:
     return f"{table.source}: target {table.target!r}; features: " + "; ".join(parts)
 
 
-def describe_table(table: Table, raw: pd.DataFrame) -> str:
+def describe_file(
+    path: str,
+    target: str | None = None,
+    *,
+    header: bool = True,
+    columns: Sequence[str] | None = None,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    task: str = "auto",
+) -> str:
+    """:func:`describe_table` of a file, read as :func:`~carsearch.data.read.read_table`
+    reads it, each column counted as read and then freed (a large file fits as it does for
+    ``run``).
+
+    Raises:
+        DataError: as :func:`~carsearch.data.read.read_table`.
+    """
+    names, rows = read_columns(path, header=header, columns=columns)
+    counts = {
+        name: text_counts(as_text(column)) for name, column in zip(names, rows.columns, strict=True)
+    }
+    check_shape(names, rows.num_rows, path)
+    cells: dict[str, pd.Series | pa.ChunkedArray] = dict(zip(names, rows.columns, strict=True))
+    del rows  # the cells' only holder: each column's text is freed once converted
+    table = table_from_columns(
+        cells,
+        target,
+        source=path,
+        numeric=numeric,
+        categorical=categorical,
+        task=task,
+        first_line=2 if header else 1,
+    )
+    return describe_table(table, counts)
+
+
+def text_counts(values: pd.Series) -> tuple[int, int]:
+    """A column's distinct values and missing ones, as its cells spell them."""
+    text = values.astype(str).str.strip()
+    missing = text.isin(MISSING_TOKENS) | values.isna()
+    return int(text[~missing].nunique()), int(missing.sum())
+
+
+def describe_table(table: Table, counts: dict[str, tuple[int, int]] | None = None) -> str:
     """Each column's kind, distinct and missing counts and what happens to it; the classes.
 
-    ``raw`` is the file as read (strings): a dropped column's counts come from it.
+    ``counts`` are each column's distinct and missing values as read (a dropped column's
+    are known only from there); by default they come from ``table``'s own columns.
     """
+    if counts is None:
+        counts = {str(name): _table_counts(table.frame[name]) for name in table.frame.columns}
     rows = [("column", "kind", "distinct", "missing", "note")]
-    for name in raw.columns:
-        values = raw[name].astype(str).str.strip()
-        missing = int(values.isin(MISSING_TOKENS).sum())
-        distinct = int(values[~values.isin(MISSING_TOKENS)].nunique())
-        kind, note = _kind_and_note(table, str(name))
-        rows.append((str(name), kind, str(distinct), str(missing), note))
+    for name, (distinct, missing) in counts.items():
+        kind, note = _kind_and_note(table, name)
+        rows.append((name, kind, str(distinct), str(missing), note))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
@@ -43,6 +90,13 @@ def describe_table(table: Table, raw: pd.DataFrame) -> str:
     ]
     lines += ["", *_target_lines(table)]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _table_counts(values: pd.Series) -> tuple[int, int]:
+    if pd.api.types.is_float_dtype(values):
+        return int(values.nunique()), int(values.isna().sum())
+    missing = values == MISSING
+    return int(values[~missing].nunique()), int(missing.sum())
 
 
 def _target_lines(table: Table) -> list[str]:

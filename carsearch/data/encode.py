@@ -6,10 +6,13 @@ for a missing value: the two inputs every model, TorchScript program and ONNX fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from carsearch.data.kinds import parse_numbers
 from carsearch.data.schema import (
@@ -59,7 +62,7 @@ def encode_codes(
     codes = np.empty((len(frame), len(schema.columns)), dtype=np.int64)
     for j, column in enumerate(schema.columns):
         values = _column(frame, column.name, source).astype(str)
-        position = pd.Index(column.categories).get_indexer(values)
+        position = category_positions(values, column.categories)
         lenient = unseen == "unknown" and column.categories[:1] == (UNKNOWN,)
         if (position < 0).any() and not lenient:
             raise DataError(
@@ -68,6 +71,16 @@ def encode_codes(
             )
         codes[:, j] = np.where(position < 0, 0, position)
     return codes
+
+
+def category_positions(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """Each value's position in ``categories``, -1 for a value not among them.
+
+    Arrow's hash lookup, straight on the Arrow strings a file is read into.
+    """
+    found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(categories))
+    positions: np.ndarray = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+    return positions
 
 
 def encode_numbers(

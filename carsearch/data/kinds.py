@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from carsearch.exceptions import DataError
 
@@ -39,14 +41,18 @@ class Overrides:
 
 
 @dataclass(frozen=True)
-class Kinds:
-    """The kind of each kept feature column (in file order), and why the others were dropped."""
+class ColumnKind:
+    """What one feature column is: numeric (with its numbers), categorical, or dropped.
 
-    kinds: dict[str, str]
-    dropped: dict[str, str]
+    Attributes:
+        kind: :data:`NUMERIC` or :data:`CATEGORICAL`; ``None`` for a dropped column.
+        reason: why it was dropped.
+        numbers: a numeric column's values as float64, NaN where missing.
+    """
 
-    def names(self, kind: str) -> list[str]:
-        return [name for name, found in self.kinds.items() if found == kind]
+    kind: str | None
+    reason: str | None = None
+    numbers: np.ndarray | None = None
 
 
 #: The largest magnitude a model's float32 inputs and targets hold.
@@ -60,78 +66,95 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """
     text = values.astype(str).str.strip()
     missing = values.isna().to_numpy() | text.isin(MISSING_TOKENS).to_numpy()
-    numbers = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(np.float64, copy=True)
+    numbers = _to_float(text.where(~missing))
     failed = ~missing & ~np.isfinite(numbers)
     numbers[missing] = np.nan
     return numbers, failed
 
 
-def infer_kinds(
-    frame: pd.DataFrame, target: str, *, source: str, overrides: Overrides, first_line: int = 2
-) -> Kinds:
-    """The kinds of ``frame``'s feature columns (strings), with ``overrides`` checked.
+def _to_float(text: pd.Series) -> np.ndarray:
+    """Strings as float64 (a copy), NaN where missing or not a number.
+
+    Arrow parses a column of numbers at C speed; a column it cannot parse whole goes to
+    pandas' parser (which takes every spelling Arrow takes, and a few more) one distinct
+    value at a time: a column of words has few.
+    """
+    try:
+        parsed = pc.cast(pa.array(text, from_pandas=True), pa.float64())
+        numbers: np.ndarray = np.array(parsed.to_numpy(zero_copy_only=False), dtype=np.float64)
+        return numbers
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        codes, distinct = pd.factorize(text)
+        distinct_numbers = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce")
+        known = np.append(distinct_numbers.to_numpy(np.float64), np.nan)  # code -1: missing
+        numbers = known[codes]
+        return numbers
+
+
+def column_kind(
+    name: str, values: pd.Series, *, source: str, overrides: Overrides, first_line: int = 2
+) -> ColumnKind:
+    """The kind of feature column ``name`` (stripped strings), parsed once.
 
     Raises:
-        DataError: an override names no column, names the target, or names a column twice;
-            a column forced numeric holds text (naming the line and the value).
+        DataError: a numeric column holds text (one forced numeric), or a number beyond
+            float32's range (naming the line and the value).
     """
-    numeric, categorical = overrides.numeric, overrides.categorical
-    _check_overrides(frame, target, source, numeric, categorical)
-    kinds: dict[str, str] = {}
-    dropped: dict[str, str] = {}
-    for name in frame.columns:
-        if name == target:
-            continue
-        values = frame[name]
-        if name in numeric:
-            _check_numeric(values, name, source, first_line)
-            kinds[name] = NUMERIC
-        elif name in categorical:
-            kinds[name] = CATEGORICAL
-        elif (reason := _drop_reason(values)) is not None:
-            dropped[name] = reason
-        else:
-            kinds[name] = NUMERIC if _all_numbers(values) else CATEGORICAL
+    if name in overrides.categorical:
+        return ColumnKind(CATEGORICAL)
+    parsed, failed = parse_numbers(values)
+    if name in overrides.numeric:
+        what = f"{source}: column {name!r} is to be numeric"
+    elif (reason := _drop_reason(values, parsed, failed)) is not None:
+        return ColumnKind(None, reason=reason)
+    elif failed.any() or np.isnan(parsed).all():
+        return ColumnKind(CATEGORICAL)
+    else:
+        what = f"{source}: column {name!r} is numeric"
+    return ColumnKind(NUMERIC, numbers=check_finite(parsed, failed, values, what, first_line))
+
+
+def warn_dropped(source: str, dropped: dict[str, str]) -> None:
+    """One warning line per dropped column, with how to keep it."""
     for name, reason in dropped.items():
         logger.warning(
             "%s: column %r dropped: %s (--categorical %s keeps it)", source, name, reason, name
         )
-    return Kinds(kinds=kinds, dropped=dropped)
 
 
-def _all_numbers(values: pd.Series) -> bool:
-    numbers, failed = parse_numbers(values)
-    return not failed.any() and not np.isnan(numbers).all()
-
-
-def _drop_reason(values: pd.Series) -> str | None:
-    """Why a column carries no usable signal, or ``None``."""
-    text = values.astype(str).str.strip().mask(values.astype(str).str.strip().isin(MISSING_TOKENS))
-    n_distinct = text.nunique(dropna=False)
-    if n_distinct <= 1:
-        shown = "missing" if text.isna().all() else repr(text.dropna().iloc[0])
+def _drop_reason(values: pd.Series, parsed: np.ndarray, failed: np.ndarray) -> str | None:
+    """Why a column (stripped strings) carries no usable signal, or ``None``."""
+    missing = np.isnan(parsed) & ~failed
+    if not failed.any():  # numbers, or missing: constant when one number and nothing missing
+        present = parsed[~missing]
+        if len(present) and (missing.any() or present.min() != present.max()):
+            return None
+        shown = "missing" if not len(present) else repr(values[~missing].iloc[0])
         return f"constant (every value is {shown})"
-    present = text.dropna()
-    if _all_numbers(values) or len(present) < ID_MIN_ROWS:
-        return None
-    if present.nunique() >= ID_SHARE * len(present):
-        return f"an identifier ({present.nunique()} distinct values in {len(present)} rows)"
+    present_text = values[~missing]
+    n_present = present_text.nunique()
+    if n_present + int(missing.any()) <= 1:
+        return f"constant (every value is {present_text.iloc[0]!r})"
+    if len(present_text) >= ID_MIN_ROWS and n_present >= ID_SHARE * len(present_text):
+        return f"an identifier ({n_present} distinct values in {len(present_text)} rows)"
     return None
 
 
-def _check_numeric(values: pd.Series, name: str, source: str, first_line: int) -> None:
-    finite_numbers(values, f"{source}: column {name!r} is to be numeric", first_line)
-
-
 def finite_numbers(values: pd.Series, what: str, first_line: int) -> np.ndarray:
-    """``values`` parsed by :func:`parse_numbers`: each missing, or a number that the models'
+    """``values`` parsed by :func:`parse_numbers`, checked by :func:`check_finite`."""
+    return check_finite(*parse_numbers(values), values, what, first_line)
+
+
+def check_finite(
+    numbers: np.ndarray, failed: np.ndarray, values: pd.Series, what: str, first_line: int
+) -> np.ndarray:
+    """``numbers`` (parsed from ``values``), if each is missing or a number that the models'
     float32 holds.
 
     Raises:
         DataError: ``"{what}, but line N holds VALUE, ..."`` for the first value that is
             text, infinite or beyond float32's range, its line counted from ``first_line``.
     """
-    numbers, failed = parse_numbers(values)
     if failed.any():
         row = int(np.flatnonzero(failed)[0])
         raise DataError(
@@ -147,19 +170,19 @@ def finite_numbers(values: pd.Series, what: str, first_line: int) -> np.ndarray:
     return numbers
 
 
-def _check_overrides(
-    frame: pd.DataFrame,
-    target: str,
-    source: str,
-    numeric: Sequence[str],
-    categorical: Sequence[str],
-) -> None:
+def check_overrides(columns: Sequence[str], target: str, source: str, overrides: Overrides) -> None:
+    """Each override names a feature column, and no column is in both.
+
+    Raises:
+        DataError: an override names no column or the target, or a column twice.
+    """
+    numeric, categorical = overrides.numeric, overrides.categorical
     for flag, names in (("--numeric", numeric), ("--categorical", categorical)):
         for name in names:
-            if name not in frame.columns:
+            if name not in columns:
                 raise DataError(
                     f"{source}: {flag} names no column {name!r}; columns are "
-                    f"{', '.join(map(str, frame.columns))}"
+                    f"{', '.join(map(str, columns))}"
                 )
             if name == target:
                 raise DataError(f"{source}: {flag} names the target column {name!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from carsearch.data.encode import (
     fit_schema,
     table_classes,
 )
+from carsearch.data.memory import SEARCH_FACTOR, check_fits, give_back_memory
 from carsearch.data.read import read_table
 from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.data.split import Split, check_parts, rare_classes, split_rows
@@ -52,8 +54,14 @@ class Prepared:
     table: Table
     split: Split
     search: Encoded
-    final: Encoded
     rare_classes: tuple[str, ...] = ()
+    min_category_count: int = 3
+
+    @cached_property
+    def final(self) -> Encoded:
+        """The encoding the refit trains with: made on first use, after the search, so that
+        a large table is not held encoded twice while trials run."""
+        return encode(self.table, self.refit_rows, self.min_category_count)
 
     @property
     def refit_rows(self) -> np.ndarray:
@@ -63,6 +71,8 @@ class Prepared:
 def load_table(config: RunConfig) -> Table:
     """The table a run searches on: ``config.data`` if given, else the named data set."""
     if config.data is not None:
+        workers = f" with {config.jobs} workers" if config.jobs > 1 else ""
+        check_fits(Path(config.data), SEARCH_FACTOR * config.jobs, f"to search{workers}")
         return read_table(
             config.data,
             config.target,
@@ -96,8 +106,8 @@ def prepare(config: RunConfig, table: Table | None = None) -> Prepared:
     )
     check_parts(split, table.source)
     search = encode(table, split.train, config.min_category_count)
-    final = encode(table, np.concatenate([split.train, split.val]), config.min_category_count)
-    return Prepared(table, split, search, final, tuple(rare))
+    give_back_memory()  # the encoding's temporary copies of a large table
+    return Prepared(table, split, search, tuple(rare), config.min_category_count)
 
 
 def encode(table: Table, rows: np.ndarray, min_category_count: int) -> Encoded:

@@ -12,19 +12,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from carsearch.data.kinds import (
     CATEGORICAL,
     MISSING_TOKENS,
     NUMERIC,
     Overrides,
-    finite_numbers,
-    infer_kinds,
+    check_overrides,
+    column_kind,
+    warn_dropped,
 )
+from carsearch.data.memory import give_back_memory
 from carsearch.data.schema import CLASSIFICATION, MISSING
 from carsearch.data.target import decide_task
 from carsearch.exceptions import DataError
 
+#: pandas' ``str`` type, over Arrow strings.
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 #: Rows hashed at a time by :meth:`Table.fingerprint`, to bound its memory.
 _HASH_CHUNK = 100_000
 
@@ -125,31 +130,70 @@ def make_table(
     Raises:
         DataError: naming the source and the column, value or rule that failed.
     """
-    _check_shape(frame, source)
-    target = resolve_target(frame, target, source)
-    frame = frame.astype(str).map(str.strip)
+    check_shape([str(name) for name in frame.columns], len(frame), source)
+    cells: dict[str, pd.Series | pa.ChunkedArray] = {
+        str(name): frame[name].reset_index(drop=True) for name in frame.columns
+    }
+    return table_from_columns(
+        cells,
+        target,
+        source=source,
+        numeric=numeric,
+        categorical=categorical,
+        task=task,
+        first_line=first_line,
+    )
+
+
+def table_from_columns(
+    cells: dict[str, pd.Series | pa.ChunkedArray],
+    target: str | None = None,
+    *,
+    source: str,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    task: str = "auto",
+    first_line: int = 2,
+) -> Table:
+    """:func:`make_table` of ``cells`` (column name -> cells as read, a Series or Arrow
+    strings, in file order, checked by :func:`check_shape`), each column taken out of the
+    dict as it is converted: a large file's text is freed column by column, not held
+    beside the whole table.
+    """
+    names = list(cells)
+    target = resolve_target(names, target, source)
     task, target_values = decide_task(
-        frame[target], task, name=target, source=source, first_line=first_line
+        stripped(as_text(cells.pop(target))),
+        task,
+        name=target,
+        source=source,
+        first_line=first_line,
     )
     overrides = Overrides(numeric, categorical)
-    kinds = infer_kinds(frame, target, source=source, overrides=overrides, first_line=first_line)
-    columns: dict[str, pd.Series] = {}
-    for name, kind in kinds.kinds.items():
-        values = frame[name]
-        if kind == NUMERIC:
-            what = f"{source}: column {name!r} is numeric"
-            columns[name] = pd.Series(finite_numbers(values, what, first_line), name=name)
+    check_overrides(names, target, source, overrides)
+    kept: dict[str, pd.Series] = {}
+    kinds: dict[str, str] = {}
+    dropped: dict[str, str] = {}
+    for name in names:
+        if name == target:
+            kept[name] = target_values
+            continue
+        values = stripped(as_text(cells.pop(name)))
+        found = column_kind(name, values, source=source, overrides=overrides, first_line=first_line)
+        if found.kind is not None:
+            kinds[name] = found.kind
+            numbers = found.numbers
+            kept[name] = missing_to_category(values) if numbers is None else pd.Series(numbers)
         else:
-            columns[name] = missing_to_category(values)
-    columns[target] = target_values
-    kept = [name for name in frame.columns if name in columns]
-    table = pd.DataFrame({name: columns[name] for name in kept}).reset_index(drop=True)
-    return Table(table, str(target), source, kinds.kinds, kinds.dropped, task, first_line)
+            dropped[name] = str(found.reason)
+        del values
+        give_back_memory()
+    warn_dropped(source, dropped)
+    return Table(pd.DataFrame(kept), target, source, kinds, dropped, task, first_line)
 
 
-def resolve_target(frame: pd.DataFrame, target: str | None, source: str) -> str:
+def resolve_target(columns: Sequence[str], target: str | None, source: str) -> str:
     """The target column's name: the one given, the 1-based column number given, or the last."""
-    columns = [str(name) for name in frame.columns]
     if target is None:
         return columns[-1]
     if target in columns:
@@ -162,20 +206,36 @@ def resolve_target(frame: pd.DataFrame, target: str | None, source: str) -> str:
     )
 
 
+def stripped(values: pd.Series) -> pd.Series:
+    """``values`` as strings without surrounding whitespace; the same column if it has none
+    (a large table's text is not copied for nothing)."""
+    text = values.astype(str)
+    trimmed = text.str.strip()
+    return text if bool((trimmed == text).all()) else trimmed
+
+
 def missing_to_category(values: pd.Series) -> pd.Series:
     """Feature values as stripped strings, missing ones (NaN, empty, ``?``...) as ``MISSING``."""
     text = values.astype(str).str.strip()
     return text.mask(values.isna() | text.isin(MISSING_TOKENS), MISSING)
 
 
-def _check_shape(frame: pd.DataFrame, source: str) -> None:
-    if frame.shape[1] < 2:
+def check_shape(names: Sequence[str], n_rows: int, source: str) -> None:
+    """A target and a feature column, rows, and a unique name for each column."""
+    if len(names) < 2:
         raise DataError(f"{source}: need at least one feature column and a target column")
-    if frame.empty:
+    if n_rows == 0:
         raise DataError(f"{source}: the table has a header but no rows")
-    unnamed = [i + 1 for i, name in enumerate(frame.columns) if not str(name).strip()]
+    unnamed = [i + 1 for i, name in enumerate(names) if not str(name).strip()]
     if unnamed:
         raise DataError(f"{source}: header field {unnamed[0]} is empty; name every column")
-    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    duplicated = [name for i, name in enumerate(names) if name in names[:i]]
     if duplicated:
         raise DataError(f"{source}: column names must be unique; repeated: {duplicated}")
+
+
+def as_text(column: pa.ChunkedArray | pd.Series) -> pd.Series:
+    """A column read by Arrow as pandas' ``str`` type (what ``read_csv(dtype=str)`` gives)."""
+    if isinstance(column, pd.Series):
+        return column
+    return pd.Series(_TEXT.__from_arrow__(column), copy=False)

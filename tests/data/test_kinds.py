@@ -7,7 +7,8 @@ import logging
 import pandas as pd
 import pytest
 
-from carsearch.data.kinds import Overrides, infer_kinds, parse_numbers
+from carsearch.data.kinds import parse_numbers
+from carsearch.data.table import make_table
 from carsearch.exceptions import DataError
 
 ROWS = 40
@@ -37,7 +38,7 @@ def frame() -> pd.DataFrame:
 def test_the_rule_decides_each_kind(
     frame: pd.DataFrame, name: str, values: list[str], expected: str
 ) -> None:
-    kinds = infer_kinds(frame, "label", source="t.csv", overrides=Overrides())
+    kinds = make_table(frame, "label", source="t.csv")
     if expected.startswith("dropped: "):
         assert kinds.dropped[name].startswith(expected.removeprefix("dropped: "))
         assert name not in kinds.kinds
@@ -49,7 +50,7 @@ def test_dropped_columns_are_named_in_one_warning_each(
     frame: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="carsearch"):
-        infer_kinds(frame, "label", source="t.csv", overrides=Overrides())
+        make_table(frame, "label", source="t.csv")
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3 and all(line.startswith("t.csv: column '") for line in lines)
     assert any(
@@ -60,14 +61,13 @@ def test_dropped_columns_are_named_in_one_warning_each(
 
 def test_a_short_table_keeps_its_many_valued_columns() -> None:
     frame = pd.DataFrame({"name": ["ann", "bob", "cy", "di"], "label": ["a", "b", "a", "b"]})
-    assert infer_kinds(frame, "label", source="t", overrides=Overrides()).kinds == {
-        "name": "categorical"
-    }
+    assert make_table(frame, "label", source="t").kinds == {"name": "categorical"}
 
 
 def test_overrides_win_and_keep_what_the_rule_drops(frame: pd.DataFrame) -> None:
-    overrides = Overrides(numeric=["ints"], categorical=["floats_with_gaps", "identifier"])
-    kinds = infer_kinds(frame, "label", source="t", overrides=overrides)
+    kinds = make_table(
+        frame, "label", source="t", numeric=["ints"], categorical=["floats_with_gaps", "identifier"]
+    )
     assert kinds.kinds["floats_with_gaps"] == "categorical"
     assert kinds.kinds["identifier"] == "categorical" and "identifier" not in kinds.dropped
 
@@ -85,7 +85,7 @@ def test_bad_overrides_are_one_line_errors(
     frame: pd.DataFrame, numeric: list[str], categorical: list[str], message: str
 ) -> None:
     with pytest.raises(DataError, match=message):
-        infer_kinds(frame, "label", source="t.csv", overrides=Overrides(numeric, categorical))
+        make_table(frame, "label", source="t.csv", numeric=numeric, categorical=categorical)
 
 
 def test_parse_numbers_reads_missing_as_nan_and_flags_the_rest() -> None:

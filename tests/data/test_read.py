@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from carsearch.cli import main
+from carsearch.data.memory import available_memory
 from carsearch.data.read import read_frame, read_table
 from carsearch.exceptions import DataError
 
@@ -122,3 +124,22 @@ def test_a_target_number_out_of_range_lists_the_columns(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"no target column '4'; columns are colour, size, label"):
         read_table(path, "4")
     assert read_table(path, "1").target == "colour"
+
+
+@pytest.mark.parametrize("command", ["describe", "run"])
+def test_a_file_larger_than_memory_is_refused_before_it_is_read(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    available = available_memory()
+    if available is None:
+        pytest.skip("this system does not say how much memory is available")
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as file:
+        file.truncate(available)  # sparse: no disk used, and never read
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    extra = ["--storage", storage] if command == "run" else []
+    assert main([command, "--data", str(huge), *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {huge}: a ")
+    assert "of memory to" in err[0] and err[0].endswith("use a sample of its rows")
+    assert not (tmp_path / "s.db").exists()
