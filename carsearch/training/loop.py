@@ -79,12 +79,23 @@ def train_epoch(
     return float(total) / max(n_seen, 1)
 
 
+#: Rows one forward pass without gradients takes: a million rows at once would hold every
+#: layer's activations for all of them (gigabytes: the fused embedding's lookup alone is
+#: rows x columns x width floats), chunks hold one chunk's.
+PREDICT_ROWS = 8192
+
+
 @torch.inference_mode()
 def predict(model: nn.Module, data: Tensors, task: Task) -> torch.Tensor:
     """The task's predictions of ``model`` for ``data``, in eval mode."""
     model.eval()
-    outputs: torch.Tensor = model(data.codes, data.numbers)
-    return task.predict(outputs)
+    if len(data) <= PREDICT_ROWS:
+        return task.predict(model(data.codes, data.numbers))
+    starts = range(0, len(data), PREDICT_ROWS)
+    parts = [
+        model(data.codes[i : i + PREDICT_ROWS], data.numbers[i : i + PREDICT_ROWS]) for i in starts
+    ]
+    return task.predict(torch.cat(parts))
 
 
 def evaluate(model: nn.Module, data: Tensors, task: Task) -> Scores:
