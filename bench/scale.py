@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,16 +73,35 @@ def epoch_costs(rows: int | None) -> dict[str, float]:
     from carsearch import RunConfig
     from carsearch.data.prepare import prepare
     from carsearch.data.table import make_table
-    from carsearch.models.network import build_network
-    from carsearch.search.space import batch_sizes, replay
-    from carsearch.training.loop import Tensors, evaluate, train_epoch
 
     torch.set_num_threads(1)
     config = RunConfig()
     table = None if rows is None else make_table(synthetic_table(rows), "label", source="synthetic")
     prepared = prepare(config, table)
+    epoch, batch = timed_epochs(prepared, config, PARAMS, n_epochs=3)
+    return {
+        "rows": len(prepared.table.frame),
+        "batch": batch,
+        "epoch_s": epoch,
+        "trial_s": epoch * EPOCHS_PER_TRIAL,
+        "rows_per_s": len(prepared.split.train) / epoch,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def timed_epochs(
+    prepared: Any, config: Any, params: dict[str, Any], n_epochs: int
+) -> tuple[float, int]:
+    """Seconds per epoch (training, then validation) of ``params`` on ``prepared``, on the
+    CPU, with the batch size the rule gives; and that batch size."""
+    import torch
+
+    from carsearch.models.network import build_network
+    from carsearch.search.space import batch_sizes, replay
+    from carsearch.training.loop import Tensors, evaluate, train_epoch
+
     encoded, train_rows = prepared.search, prepared.split.train
-    params = {**PARAMS, "batch_size": batch_sizes(len(train_rows))[1]}
+    params = {**params, "batch_size": batch_sizes(len(train_rows))[1]}
     recipe = replay(params, config, encoded.schema, len(train_rows))
     model = build_network(recipe.spec(encoded, train_rows), encoded.schema)
     cpu = torch.device("cpu")
@@ -90,18 +110,10 @@ def epoch_costs(rows: int | None) -> dict[str, float]:
     val = Tensors.select(encoded, prepared.split.val, cpu)
     generator = torch.Generator().manual_seed(0)
     started = time.perf_counter()
-    for _ in range(3):
+    for _ in range(n_epochs):
         train_epoch(model, optimizer, train, task, recipe.batch_size, generator)
         evaluate(model, val, task)
-    epoch = (time.perf_counter() - started) / 3
-    return {
-        "rows": len(prepared.table.frame),
-        "batch": recipe.batch_size,
-        "epoch_s": epoch,
-        "trial_s": epoch * EPOCHS_PER_TRIAL,
-        "rows_per_s": len(train_rows) / epoch,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    return (time.perf_counter() - started) / n_epochs, recipe.batch_size
 
 
 def trials_per_second(n_trials: int = 1000) -> list[tuple[str, float]]:
