@@ -145,3 +145,29 @@ def test_sigterm_to_the_parent_of_jobs_reaches_its_workers(table: Path, tmp_path
     # running (its own KeyboardInterrupt would end them only by SIGKILL, 10 s later).
     kept = stop_and_check(storage, process, n_running=2)
     resume_and_check(command, storage, kept)
+
+
+STOP_IN_A_FINALIZER = """
+import sys
+from carsearch.search import stop
+
+class Finalized:
+    def __del__(self):
+        raise KeyboardInterrupt  # where a signal's handler may land: Python drops it
+
+stop.ask(15)
+Finalized()
+try:
+    stop.raise_if_asked()
+except KeyboardInterrupt:
+    print("raised at the next check")
+"""
+
+
+def test_a_stop_a_finalizer_swallowed_is_raised_at_the_next_check_without_a_word() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_IN_A_FINALIZER], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "raised at the next check"
+    assert done.stderr == ""  # no "Exception ignored in ..." traceback

@@ -22,6 +22,7 @@ from types import FrameType
 
 from carsearch.cli import bundles, data, inspection, listing, search
 from carsearch.exceptions import CarsearchError
+from carsearch.search import stop
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(debug=args.debug)
     terminated: list[int] = []
+    stop.forget()
     try:
         with _sigterm_as_interrupt(terminated):
             status: int = args.handler(args)
@@ -65,6 +67,7 @@ def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         received.append(signum)
+        stop.ask(signum)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)

@@ -13,6 +13,7 @@ from carsearch.data.prepare import Prepared
 from carsearch.exceptions import TrainingError
 from carsearch.inspect.tensorboard import TrialCurves, open_curves, summary_writer_type
 from carsearch.models.network import build_network
+from carsearch.search import stop
 from carsearch.search.buffered import flush_trial
 from carsearch.search.space import suggest
 from carsearch.training.device import derive_seed, device_label, seed_everything
@@ -85,6 +86,7 @@ class Objective:
         def on_epoch(epoch: int, loss: float, scores: Scores) -> None:
             if curves is not None:
                 curves.log(epoch, loss, scores)
+            stop.raise_if_asked()  # a stop whose KeyboardInterrupt a finalizer swallowed
             trial.report(scores[metric], epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")

@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import CarsearchError, ConfigError
+from carsearch.search import stop
 from carsearch.search.objective import make_objective
 from carsearch.search.storage import is_server, make_storage, sqlite_path, trial_storage
 from carsearch.search.study import make_pruner, make_sampler
@@ -232,6 +233,7 @@ def _interrupt_once(received: list[int]) -> None:
         for each in (signal.SIGINT, signal.SIGTERM):
             signal.signal(each, signal.SIG_IGN)
         received.append(signum)
+        stop.ask(signum)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
