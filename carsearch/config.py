@@ -73,7 +73,7 @@ class RunConfig:
     optimizers: tuple[str, ...] = ("sgd", "adam", "rmsprop")
     embedding_rules: tuple[str, ...] = ("textbook", "fastai", "fixed")
     numeric_encoders: tuple[str, ...] = ("standard", "quantile", "ple", "periodic")
-    refit_seeds: int = 5
+    refit_seeds: int | None = None
     threads: int = 1
     jobs: int = 1
     trial_timeout: float | None = None
@@ -94,8 +94,11 @@ class RunConfig:
         _check_choice("class_weight", self.class_weight, CLASS_WEIGHT_CHOICES)
         counts = ("n_trials", "max_epochs", "patience", "refit_seeds", "threads", "jobs")
         for name in (*counts, "min_category_count"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if not all(self.models) or len(set(self.models)) < len(self.models):
+            raise ConfigError(f"model must name distinct model plugins, got {self.model!r}")
         for name in ("timeout", "trial_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -127,6 +130,11 @@ class RunConfig:
         """
         metric = TASK_METRICS[task][0] if self.metric == "auto" else self.metric
         return self.replace(task=task, metric=metric)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The model families searched: ``model`` is one name, or several comma-separated."""
+        return tuple(name.strip() for name in self.model.split(","))
 
     @property
     def metric_direction(self) -> Literal["minimize", "maximize"]:

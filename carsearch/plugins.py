@@ -186,7 +186,7 @@ def check_loads(info: PluginInfo) -> str | None:
 def selected(config: RunConfig) -> dict[str, list[str]]:
     """The plugin names a run uses, by kind (a data set only when no ``--data`` file is given)."""
     names = {
-        "models": [config.model],
+        "models": list(config.models),
         "embedding_rules": list(config.embedding_rules),
         "optimizers": list(config.optimizers),
         "numeric_encoders": list(config.numeric_encoders),

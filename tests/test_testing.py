@@ -61,7 +61,7 @@ class TestDatasets(DatasetContract):
 
 def test_every_kind_has_builtins() -> None:
     assert {kind: builtins(kind) for kind in plugins.GROUPS} == {
-        "models": ["mlp"],
+        "models": ["mlp", "tabm"],
         "embedding_rules": ["fastai", "fixed", "textbook"],
         "optimizers": ["adam", "rmsprop", "sgd"],
         "numeric_encoders": ["periodic", "ple", "quantile", "standard"],

@@ -76,7 +76,10 @@ def _add_search_options(group: Any) -> None:
     group.add_argument("--storage", default=DEFAULTS.storage, help="an Optuna RDB storage URL")
     group.add_argument("--study", dest="study_name", help="study name (default: the data's name)")
     group.add_argument(
-        "--model", default=DEFAULTS.model, help=f"the model plugin (default {DEFAULTS.model})"
+        "--model",
+        default=DEFAULTS.model,
+        help=f"the model plugin, or several (mlp,tabm) for one study over all of them "
+        f"(default {DEFAULTS.model})",
     )
     _add_names(group, "--optimizers", DEFAULTS.optimizers, "optimizer families to search")
     _add_names(group, "--embedding-rules", DEFAULTS.embedding_rules, "embedding-size rules")
@@ -110,7 +113,8 @@ def _add_training_options(group: Any) -> None:
         "--refit-seeds",
         type=int,
         default=DEFAULTS.refit_seeds,
-        help="models averaged in the final refit (default 5)",
+        help="models averaged in the final refit (default: the model family's own, 5 for mlp "
+        "and tabm)",
     )
     group.add_argument(
         "--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads per process"

@@ -63,8 +63,9 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
     """Sample (or, with a ``FixedTrial``, replay) one configuration.
 
     Shared parameters exist only where they apply: the embedding rule for a table with
-    categorical columns, the numeric encoding for one with numeric columns, the class
-    weights for a classification target, the loss for a regression.
+    categorical columns, the numeric encoding for one with numeric columns, the model
+    family when the run names several, the class weights for a classification target, the
+    loss for a regression.
     """
     params: dict[str, Any] = {}
     dims: tuple[int, ...] = ()
@@ -78,7 +79,10 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
         params["numeric_encoding"] = encoding
         params.update(plugins.instance("numeric_encoders", encoding).search_space(trial))
     context = SearchContext(n_train, len(schema.columns), len(schema.numeric), schema.task)
-    params.update(plugins.instance("models", config.model).search_space(trial, context))
+    model = config.models[0]
+    if len(config.models) > 1:  # one study, several families: the best may be either
+        model = params["model"] = str(trial.suggest_categorical("model", list(config.models)))
+    params.update(plugins.instance("models", model).search_space(trial, context))
     optimizer = str(trial.suggest_categorical("optimizer", list(config.optimizers)))
     params["optimizer"] = optimizer
     params.update(plugins.instance("optimizers", optimizer).search_space(trial))
@@ -91,7 +95,7 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
     batch_size = int(trial.suggest_categorical("batch_size", list(batch_sizes(n_train))))
     lr_scheduler = str(trial.suggest_categorical("lr_scheduler", list(LR_SCHEDULERS)))
     params.update(batch_size=batch_size, lr_scheduler=lr_scheduler)
-    return Recipe(config.model, optimizer, dims, batch_size, lr_scheduler, params)
+    return Recipe(model, optimizer, dims, batch_size, lr_scheduler, params)
 
 
 def replay(params: dict[str, Any], config: RunConfig, schema: Schema, n_train: int) -> Recipe:
@@ -103,8 +107,10 @@ def replay(params: dict[str, Any], config: RunConfig, schema: Schema, n_train: i
 def textbook_params(config: RunConfig) -> dict[str, Any] | None:
     """The textbook trial, when this run's space contains it."""
     contains = (
-        config.model == "mlp"
+        "mlp" in config.models
         and "textbook" in config.embedding_rules
         and "adam" in config.optimizers
     )
-    return dict(TEXTBOOK_PARAMS) if contains else None
+    if not contains:
+        return None
+    return {**TEXTBOOK_PARAMS, "model": "mlp"} if len(config.models) > 1 else dict(TEXTBOOK_PARAMS)

@@ -28,9 +28,12 @@ SHARED_PARAMS = frozenset(
         "optimizer",
         "batch_size",
         "lr_scheduler",
+        "model",
     }
 )
-#: Plugin kinds with a search space; a study holds one model and several of the others.
+#: Parameters every model plugin may suggest, meaning the same thing (see ``ModelPlugin``).
+MODEL_SHARED_PARAMS = frozenset({"embedding_dropout"})
+#: Plugin kinds with a search space; a study holds any number of each.
 SPACE_KINDS = ("models", "embedding_rules", "optimizers", "numeric_encoders")
 #: Sampled trials per check: enough to reach most branches of a define-by-run space.
 N_SAMPLES = 8
@@ -179,12 +182,14 @@ def _other_spaces(kind: str, name: str) -> list[tuple[str, str, set[str]]]:
     spaces = []
     for other_kind in SPACE_KINDS:
         for info in plugins.entries(other_kind):
-            exclusive = other_kind == kind == "models"  # a study searches one model
-            if exclusive or (other_kind, info.name) == (kind, name):
+            if (other_kind, info.name) == (kind, name):
                 continue
             try:
                 other = plugins.instantiate(info)
             except PluginError:
                 continue  # a broken plugin fails its own checks, not this one's
-            spaces.append((other_kind, info.name, param_names(space_of(other))))
+            names = param_names(space_of(other))
+            if other_kind == kind == "models":  # --model mlp,tabm: one study, both spaces
+                names -= MODEL_SHARED_PARAMS
+            spaces.append((other_kind, info.name, names))
     return spaces

@@ -2,8 +2,9 @@
 
 One refit is a gamble on its seed (three seeds of the same best parameters gave 0.942 to
 0.991 test accuracy on Car Evaluation), so the final model is an :class:`Ensemble` of
-``refit_seeds`` refits whose class probabilities are averaged: the variance of one seed
-shrinks with their number, and the ensemble still exports as one module.
+refits whose class probabilities are averaged: the variance of one seed shrinks with their
+number, and the ensemble still exports as one module. How many is the model family's
+choice (:func:`n_refits`); both built-in families take 5.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.models.network import Ensemble, NetworkSpec, build_network
@@ -36,6 +38,15 @@ class Refit:
     test: Scores
 
 
+def n_refits(config: RunConfig, recipe: Recipe) -> int:
+    """``config.refit_seeds``, or by default the model family's own number
+    (:attr:`~carsearch.models.base.ModelPlugin.refit_members`, 5 unless a plugin says)."""
+    if config.refit_seeds is not None:
+        return config.refit_seeds
+    members: int = plugins.instance("models", recipe.model).refit_members
+    return members
+
+
 def refit(
     config: RunConfig,
     prepared: Prepared,
@@ -43,7 +54,7 @@ def refit(
     n_epochs: int,
     device: torch.device,
 ) -> Refit:
-    """Train ``config.refit_seeds`` networks of ``recipe`` for ``n_epochs`` on train+val.
+    """Train :func:`n_refits` networks of ``recipe`` for ``n_epochs`` on train+val.
 
     Everything fitted (categories, medians, the numeric encoder's statistics, class
     weights) is fitted again on train + validation, the rows the refit trains on.
@@ -52,7 +63,7 @@ def refit(
     spec = recipe.spec(encoded, rows)
     task = recipe.task(encoded, rows, device)
     train = Tensors.select(encoded, rows, device)
-    seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(config.refit_seeds))
+    seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(n_refits(config, recipe)))
     members = []
     for seed in seeds:
         seed_everything(seed)
