@@ -33,9 +33,13 @@ CONTEXT = SearchContext(1106, n_categorical=6, n_numeric=0, task="classification
 _KINDS = ("embedding_rules", "models", "optimizers")
 
 
+#: The run the page describes: the default one, with every built-in model family.
+PAGE_CONFIG = RunConfig(model="mlp,tabm")
+
+
 def space_table(config: RunConfig | None = None) -> str:
-    """The Markdown page of ``config``'s search space (default: the default run's)."""
-    config = config or RunConfig()
+    """The Markdown page of ``config``'s search space (default: :data:`PAGE_CONFIG`)."""
+    config = config or PAGE_CONFIG
     found = sample_distributions(config)
     owners = _owners(config)
     lines = [
@@ -43,7 +47,9 @@ def space_table(config: RunConfig | None = None) -> str:
         "",
         "Generated from the code by `python -m carsearch.search.spacedoc`; do not edit by hand.",
         "Each trial samples the shared parameters, then those of the embedding rule, model and",
-        "optimizer family it chose (a parameter of another family is not sampled). Shown for a",
+        "optimizer family it chose (a parameter of another family is not sampled). `model` is",
+        "searched with `--model mlp,tabm`; `--model mlp` (the default) or `--model tabm` samples",
+        "that family's parameters alone (`embedding_dropout` belongs to both). Shown for a",
         "table of categorical columns with Car Evaluation's 1,106 training rows: a table with",
         "numeric columns also searches `numeric_encoding` (`standard`, `quantile`, `ple`,",
         "`periodic`, each with its own parameters), and batch sizes grow with the training rows",
@@ -84,24 +90,36 @@ def describe(distribution: BaseDistribution) -> tuple[str, str, str]:
 
 
 def _owners(config: RunConfig) -> dict[str, str]:
-    """Each plugin parameter's plugin, as ``kind name`` (e.g. ``optimizer adam``)."""
+    """Each plugin parameter's plugins, as ``kind name`` (e.g. ``optimizer `adam```)."""
     chosen = plugins.selected(config)
-    owners: dict[str, str] = {}
+    found: dict[str, tuple[str, list[str]]] = {}
     for kind in _KINDS:
         for name in chosen[kind]:
-            plugin = plugins.instance(kind, name)
-            space = (
-                (lambda trial, p=plugin: p.search_space(trial, CONTEXT))
-                if kind == "models"
-                else plugin.search_space
-            )
-            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-            for _ in range(N_SAMPLES // 4):
-                trial = study.ask()
-                space(trial)
-                owners.update({param: f"{_NOUNS[kind]} `{name}`" for param in trial.params})
-                study.tell(trial, 0.0)
-    return owners
+            for param in _params_of(kind, name):
+                names = found.setdefault(param, (kind, []))[1]
+                if name not in names:
+                    names.append(name)
+    return {
+        param: f"{_NOUNS[kind]} " + ", ".join(f"`{name}`" for name in names)
+        for param, (kind, names) in found.items()
+    }
+
+
+def _params_of(kind: str, name: str) -> set[str]:
+    plugin = plugins.instance(kind, name)
+    space = (
+        (lambda trial: plugin.search_space(trial, CONTEXT))
+        if kind == "models"
+        else plugin.search_space
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    params: set[str] = set()
+    for _ in range(N_SAMPLES // 4):
+        trial = study.ask()
+        space(trial)
+        params.update(trial.params)
+        study.tell(trial, 0.0)
+    return params
 
 
 _NOUNS = {"embedding_rules": "rule", "models": "model", "optimizers": "optimizer"}
