@@ -8,6 +8,7 @@ range over the seeds, then whether carsearch meets the targets.
 
     python bench/tables.py                              # every table, seeds 0 1 2, 100 trials
     python bench/tables.py --tables default --seeds 0 --trials 20
+    python bench/tables.py --merge part1.json part2.json   # runs made in parts, as one table
 
 Needs scikit-learn (``pip install -e ".[bench]"``) and the tables in ``--data-dir``
 (default ``../shared/data``).
@@ -59,6 +60,11 @@ def main() -> int:
     if args.worker:
         print(json.dumps(work(args)))
         return 0
+    if args.merge:  # runs made in parts (tables or seeds side by side), reported as one
+        merged = merge([json.loads(Path(path).read_text()) for path in args.merge])
+        args.seeds = sorted({r["seed"] for r in merged})
+        print(report(merged, args))
+        return 0
     results: list[dict[str, Any]] = []
     for name in args.tables:
         methods = [f"carsearch {model}" for model in args.models] + list(
@@ -68,8 +74,8 @@ def main() -> int:
             for method in methods:
                 results.append(measure(args, name, seed, method))
                 print(progress(results[-1]), file=sys.stderr, flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+                if args.json:  # after each one: a long run stopped half-way keeps its part
+                    Path(args.json).write_text(json.dumps(results, indent=1))
     print(report(results, args))
     return 0
 
@@ -79,13 +85,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tables", type=lambda s: s.split(","), default=list(TABLES))
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--models", type=lambda s: s.split(","), default=["mlp"])
+    parser.add_argument("--models", type=lambda s: s.split(","), default=["mlp", "tabm"])
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--json", help="also write every measurement to this file")
+    parser.add_argument(
+        "--merge", nargs="+", metavar="JSON", help="report the measurements of earlier --json runs"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+def merge(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The parts' measurements, each (table, seed, method) once: the first part's wins, so
+    references that several parts ran count once in the means."""
+    seen: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for part in parts:
+        for record in part:
+            seen.setdefault((record["table"], record["seed"], record["method"]), record)
+    return list(seen.values())
 
 
 def measure(args: argparse.Namespace, name: str, seed: int, method: str) -> dict[str, Any]:
@@ -236,13 +255,14 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             "",
             f"## {name}",
             "",
-            "| method | " + " | ".join([*columns, "wall s", "peak MB"]) + " |",
+            "| method | seeds | " + " | ".join([*columns, "wall s", "peak MB"]) + " |",
         ]
-        lines.append("|---" * (len(columns) + 3) + "|")
+        lines.append("|---" * (len(columns) + 4) + "|")
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r for r in rows if r["method"] == method]
             cells = [spread([r[c] for r in mine]) for c in [*columns, "wall", "peak_mb"]]
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            seeds = ",".join(str(r["seed"]) for r in mine)
+            lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
         lines += verdicts(name, rows, task)
     return "\n".join(lines)
 
