@@ -8,8 +8,9 @@ so a study describes itself and can be refitted or resumed later.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from carsearch.exceptions import ConfigError
 
@@ -18,6 +19,18 @@ Task = Literal["auto", "classification", "regression"]
 Pruner = Literal["successive_halving", "hyperband", "median", "none"]
 Split = Literal["stratified", "ordered"]
 ClassWeight = Literal["none", "balanced", "search"]
+
+
+class ReadOptions(TypedDict, total=False):
+    """How a file is read into a table: the keyword options of
+    :func:`~carsearch.data.read.read_table`, as a run passes them on."""
+
+    header: bool
+    columns: Sequence[str] | None
+    numeric: Sequence[str]
+    categorical: Sequence[str]
+    task: str
+
 
 #: The metrics of each task, the first one its default.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
@@ -130,6 +143,17 @@ class RunConfig:
         """
         metric = TASK_METRICS[task][0] if self.metric == "auto" else self.metric
         return self.replace(task=task, metric=metric)
+
+    @property
+    def read_options(self) -> ReadOptions:
+        """The options :func:`~carsearch.data.read.read_table` reads ``data`` with."""
+        return ReadOptions(
+            header=self.header,
+            columns=self.columns,
+            numeric=self.numeric,
+            categorical=self.categorical,
+            task=self.task,
+        )
 
     @property
     def models(self) -> tuple[str, ...]:

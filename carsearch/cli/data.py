@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from carsearch.cli.common import add_table_options
+from carsearch.cli.common import add_table_options, config_options
+from carsearch.config import RunConfig
 
 
 def add_describe(commands: Any) -> None:
@@ -24,14 +25,6 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if args.data is None:
         print(describe_table(plugins.instance("datasets", args.dataset).load()))
         return 0
-    text = describe_file(
-        args.data,
-        args.target,
-        header=args.header,
-        columns=args.columns,
-        numeric=args.numeric,
-        categorical=args.categorical,
-        task=args.task,
-    )
-    print(text)
+    config = RunConfig(**config_options(args, RunConfig))
+    print(describe_file(args.data, config.target, **config.read_options))
     return 0

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 
+from carsearch.config import ReadOptions
 from carsearch.data.kinds import MISSING_TOKENS, NUMERIC
-from carsearch.data.read import read_columns
+from carsearch.data.read import read_table
 from carsearch.data.schema import MISSING, REGRESSION
-from carsearch.data.table import Table, as_text, check_shape, table_from_columns
+from carsearch.data.table import Table, as_text
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11's; annotations are not evaluated
+    from typing_extensions import Unpack
 
 #: Classes listed by name; the rest are counted.
 MAX_CLASSES_SHOWN = 20
@@ -27,40 +31,20 @@ def kinds_line(table: Table) -> str:
     return f"{table.source}: target {table.target!r}; features: " + "; ".join(parts)
 
 
-def describe_file(
-    path: str,
-    target: str | None = None,
-    *,
-    header: bool = True,
-    columns: Sequence[str] | None = None,
-    numeric: Sequence[str] = (),
-    categorical: Sequence[str] = (),
-    task: str = "auto",
-) -> str:
-    """:func:`describe_table` of a file, read as :func:`~carsearch.data.read.read_table`
-    reads it, each column counted as read and then freed (a large file fits as it does for
-    ``run``).
+def describe_file(path: str, target: str | None = None, **options: Unpack[ReadOptions]) -> str:
+    """:func:`describe_table` of a file, read by :func:`~carsearch.data.read.read_table` with
+    ``options``, each column's cells counted as the file spells them before it is converted
+    (a large file fits as it does for ``run``).
 
     Raises:
         DataError: as :func:`~carsearch.data.read.read_table`.
     """
-    names, rows = read_columns(path, header=header, columns=columns)
-    counts = {
-        name: text_counts(as_text(column)) for name, column in zip(names, rows.columns, strict=True)
-    }
-    check_shape(names, rows.num_rows, path)
-    cells: dict[str, pd.Series | pa.ChunkedArray] = dict(zip(names, rows.columns, strict=True))
-    del rows  # the cells' only holder: each column's text is freed once converted
-    table = table_from_columns(
-        cells,
-        target,
-        source=path,
-        numeric=numeric,
-        categorical=categorical,
-        task=task,
-        first_line=2 if header else 1,
-    )
-    return describe_table(table, counts)
+    counts: dict[str, tuple[int, int]] = {}
+
+    def count(name: str, column: pa.ChunkedArray) -> None:
+        counts[name] = text_counts(as_text(column))
+
+    return describe_table(read_table(path, target, on_column=count, **options), counts)
 
 
 def text_counts(values: pd.Series) -> tuple[int, int]:

@@ -73,15 +73,7 @@ def load_table(config: RunConfig) -> Table:
     if config.data is not None:
         workers = f" with {config.jobs} workers" if config.jobs > 1 else ""
         check_fits(Path(config.data), SEARCH_FACTOR * config.jobs, f"to search{workers}")
-        return read_table(
-            config.data,
-            config.target,
-            header=config.header,
-            columns=config.columns,
-            numeric=config.numeric,
-            categorical=config.categorical,
-            task=config.task,
-        )
+        return read_table(config.data, config.target, **config.read_options)
     table: Table = plugins.instance("datasets", config.dataset).load()
     return table
 

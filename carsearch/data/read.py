@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ def read_table(
     numeric: Sequence[str] = (),
     categorical: Sequence[str] = (),
     task: str = "auto",
+    on_column: Callable[[str, pa.ChunkedArray], None] | None = None,
 ) -> Table:
     """Read a CSV or TSV file and decide each column's kind (see :mod:`carsearch.data.kinds`)
     and the target's task (:mod:`carsearch.data.target`).
@@ -48,6 +49,8 @@ def read_table(
         numeric: columns read as numbers whatever the rule says.
         categorical: columns read as categories whatever the rule says.
         task: ``auto``, ``classification`` or ``regression``.
+        on_column: called with each column's name and text as read, before it is converted
+            (``describe`` counts the cells as the file spells them).
 
     Raises:
         DataError: naming the file and the column, value or rule that failed.
@@ -55,6 +58,9 @@ def read_table(
     names, columns_read = read_columns(path, header=header, columns=columns)
     check_shape(names, columns_read.num_rows, str(path))
     cells = {name: columns_read.column(i) for i, name in enumerate(names)}
+    if on_column is not None:
+        for name, column in cells.items():
+            on_column(name, column)
     del columns_read  # the cells' only holder now: each column's text is freed once converted
     return table_from_columns(
         cells,

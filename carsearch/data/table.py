@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from carsearch.data.memory import give_back_memory
 from carsearch.data.schema import CLASSIFICATION, MISSING
 from carsearch.data.target import decide_task
 from carsearch.exceptions import DataError
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11's; annotations are not evaluated
+    from typing_extensions import Unpack
 
 #: pandas' ``str`` type, over Arrow strings.
 _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
@@ -104,15 +108,17 @@ class Table:
         return digest.hexdigest()
 
 
+class KindOptions(TypedDict, total=False):
+    """The optional keywords of :func:`make_table` and :func:`table_from_columns`."""
+
+    numeric: Sequence[str]
+    categorical: Sequence[str]
+    task: str
+    first_line: int
+
+
 def make_table(
-    frame: pd.DataFrame,
-    target: str | None = None,
-    *,
-    source: str,
-    numeric: Sequence[str] = (),
-    categorical: Sequence[str] = (),
-    task: str = "auto",
-    first_line: int = 2,
+    frame: pd.DataFrame, target: str | None = None, *, source: str, **options: Unpack[KindOptions]
 ) -> Table:
     """Validate a DataFrame of strings as a table, deciding each feature column's kind and
     whether the target is classes or numbers (see :mod:`carsearch.data.target`).
@@ -134,15 +140,7 @@ def make_table(
     cells: dict[str, pd.Series | pa.ChunkedArray] = {
         str(name): frame[name].reset_index(drop=True) for name in frame.columns
     }
-    return table_from_columns(
-        cells,
-        target,
-        source=source,
-        numeric=numeric,
-        categorical=categorical,
-        task=task,
-        first_line=first_line,
-    )
+    return table_from_columns(cells, target, source=source, **options)
 
 
 def table_from_columns(
