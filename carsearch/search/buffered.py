@@ -111,18 +111,16 @@ class BufferedStorage(BaseStorage, BaseHeartbeat):
         trial.intermediate_values[step] = intermediate_value
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        if trial_id not in self._running:
+        if (running := self._running.get(trial_id)) is None:
             self.backend.set_trial_user_attr(trial_id, key, value)
-            return
-        trial, pending = self._running[trial_id]
-        pending.user_attrs[key] = trial.user_attrs[key] = value
+        else:  # (trial, pending): the trial as read here, the rows its next write adds
+            running[1].user_attrs[key] = running[0].user_attrs[key] = value
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        if trial_id not in self._running:
+        if (running := self._running.get(trial_id)) is None:
             self.backend.set_trial_system_attr(trial_id, key, value)
-            return
-        trial, pending = self._running[trial_id]
-        pending.system_attrs[key] = trial.system_attrs[key] = value
+        else:  # (trial, pending): the trial as read here, the rows its next write adds
+            running[1].system_attrs[key] = running[0].system_attrs[key] = value
 
     def flush(self, trial_id: int) -> None:
         """Write a running trial's pending rows now, in one transaction."""
