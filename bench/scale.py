@@ -10,7 +10,7 @@ size runs in a process of its own, so the peak is its own.
 Part 2, trials: one study on the car data's search space grows to 1000 trials; the trials
 train nothing (each reports made-up epochs to successive halving), so what is timed is the
 sampler and the storage alone. Prints trials per second over trials 1-100, 101-300 and
-301-1000.
+301-1000, on SQLite and on Optuna's in-memory storage (the sampler's share alone).
 
     python bench/scale.py                  # both parts
     python bench/scale.py --rows 10000     # part 1 at one size
@@ -116,8 +116,9 @@ def timed_epochs(
     return (time.perf_counter() - started) / n_epochs, recipe.batch_size
 
 
-def trials_per_second(n_trials: int = 1000) -> list[tuple[str, float]]:
-    """Trials per second of sampler and storage alone, as one study grows."""
+def trials_per_second(n_trials: int = 1000, *, in_memory: bool = False) -> list[tuple[str, float]]:
+    """Trials per second of sampler and storage alone, as one study grows (``in_memory``:
+    Optuna's in-memory storage, so the sampler's part alone)."""
     import optuna
 
     from carsearch import RunConfig
@@ -142,7 +143,11 @@ def trials_per_second(n_trials: int = 1000) -> list[tuple[str, float]]:
         return value / config.max_epochs
 
     with tempfile.TemporaryDirectory() as folder:
-        storage = trial_storage(make_storage(f"sqlite:///{Path(folder) / 'scale.db'}"))
+        storage = (
+            None
+            if in_memory
+            else trial_storage(make_storage(f"sqlite:///{Path(folder) / 'scale.db'}"))
+        )
         study = optuna.create_study(
             storage=storage, sampler=make_sampler(config, 0), pruner=make_pruner(config)
         )
@@ -167,7 +172,7 @@ def main() -> int:
         return 0
     print("| table | rows | batch | s / epoch | s / trial (10 epochs) | train rows / s | peak MB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for rows in [0, *(args.rows or SIZES)]:
+    for rows in [0, *(SIZES if args.rows is None else args.rows)]:
         command = [sys.executable, __file__, "--worker", str(rows)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         cost = json.loads(done.stdout.strip().splitlines()[-1])
@@ -177,9 +182,11 @@ def main() -> int:
             f"{cost['trial_s']:.2f} | {cost['rows_per_s']:,.0f} | {cost['peak_mb']:.0f} |"
         )
     if args.trials:
-        print("\n| study size | trials / s (sampler + storage) |\n|---|---:|")
-        for window, rate in trials_per_second(args.trials):
-            print(f"| {window} | {rate:.1f} |")
+        print("\n| study size | trials / s, SQLite | trials / s, in memory (sampler alone) |")
+        print("|---|---:|---:|")
+        stored, in_memory = (trials_per_second(args.trials, in_memory=m) for m in (False, True))
+        for (window, rate), (_, memory_rate) in zip(stored, in_memory, strict=True):
+            print(f"| {window} | {rate:.1f} | {memory_rate:.1f} |")
     return 0
 
 
