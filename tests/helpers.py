@@ -89,6 +89,31 @@ def tiny_config(folder: Path, **changes: Any) -> RunConfig:
     return config.replace(**changes)
 
 
+def stoppable_run_args(data: Path, storage: str, study: str) -> list[str]:
+    """``carsearch run`` options for a run a test stops mid-trial: 40 epochs without pruning
+    or early stopping (trials long enough that a signal arrives while one trains), one
+    refit, on the CPU."""
+    return [
+        "run",
+        "--data",
+        str(data),
+        "--storage",
+        storage,
+        "--study",
+        study,
+        "--max-epochs",
+        "40",
+        "--patience",
+        "40",
+        "--pruner",
+        "none",
+        "--refit-seeds",
+        "1",
+        "--device",
+        "cpu",
+    ]
+
+
 def restore_sigint() -> None:
     """``preexec_fn`` giving a child the default Ctrl-C behaviour.
 

@@ -16,7 +16,7 @@ import pytest
 
 from carsearch.cli import main
 from carsearch.search.study import DATA_ATTR, FINISHED
-from helpers import SUMMARY_KEYS, make_mixed_frame, restore_sigint
+from helpers import SUMMARY_KEYS, make_mixed_frame, restore_sigint, stoppable_run_args
 
 TINY_RUN = ["--max-epochs", "3", "--patience", "2", "--refit-seeds", "1", "--device", "cpu"]
 
@@ -175,25 +175,7 @@ def test_sigint_keeps_finished_trials_and_a_second_run_continues(
     tiny_csv: Path, tmp_path: Path
 ) -> None:
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    args = [
-        "run",
-        "--data",
-        str(tiny_csv),
-        "--storage",
-        storage,
-        "--study",
-        "cut",
-        "--max-epochs",
-        "40",
-        "--patience",
-        "40",
-        "--pruner",
-        "none",
-        "--refit-seeds",
-        "1",
-        "--device",
-        "cpu",
-    ]
+    args = stoppable_run_args(tiny_csv, storage, "cut")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         carsearch(*args, "--trials", "500"),

@@ -18,40 +18,17 @@ import pytest
 from optuna.trial import TrialState
 
 from carsearch.search.study import FINISHED
-from helpers import make_frame
+from helpers import make_frame, stoppable_run_args
 
 TERMINATED = "terminated (SIGTERM): finished trials are stored; run again to continue"
 N_TRIALS = 4
 
 
 def carsearch_run(data: Path, storage: str, *extra: str) -> list[str]:
-    # 3000 rows and 40 epochs without pruning or early stopping: trials of about a second,
-    # long enough that a signal sent just after one starts arrives while it trains.
-    return [
-        sys.executable,
-        "-m",
-        "carsearch.cli",
-        "run",
-        "--data",
-        str(data),
-        "--storage",
-        storage,
-        "--study",
-        "stopped",
-        "--trials",
-        str(N_TRIALS),
-        "--max-epochs",
-        "40",
-        "--patience",
-        "40",
-        "--pruner",
-        "none",
-        "--refit-seeds",
-        "1",
-        "--device",
-        "cpu",
-        *extra,
-    ]
+    # With 3000 rows, trials of about a second: a signal sent just after one starts arrives
+    # while it trains.
+    run = stoppable_run_args(data, storage, "stopped")
+    return [sys.executable, "-m", "carsearch.cli", *run, "--trials", str(N_TRIALS), *extra]
 
 
 def trials(storage: str) -> list[optuna.trial.FrozenTrial]:
