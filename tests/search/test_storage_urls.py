@@ -191,31 +191,41 @@ def test_postgresql_urls_fall_back_to_psycopg2(
         storage.engine.dispose()
 
 
-@pytest.mark.parametrize("command", ["run", "best"])
-def test_a_missing_postgresql_database_says_how_to_create_it(
-    command: str, postgres: str, tiny_csv: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    name = f"carsearch_missing_{uuid.uuid4().hex[:8]}"
-    status = main(run_or_best(command, f"postgresql://postgres@127.0.0.1:5432/{name}", tiny_csv))
-    assert_one_error_line(
-        capsys,
-        status,
-        f"the database server at 127.0.0.1:5432 has no database {name!r}; create it first: "
-        f"createdb -h 127.0.0.1 -p 5432 -U postgres {name}",
-    )
+#: Per server: its fixture, a URL to a missing database, and the command that creates it.
+MISSING_DATABASES = {
+    "postgresql": (
+        "postgres",
+        "postgresql://postgres@127.0.0.1:5432/{name}",
+        "127.0.0.1:5432",
+        "createdb -h 127.0.0.1 -p 5432 -U postgres {name}",
+    ),
+    "mariadb": (
+        "mariadb",
+        "mysql://root@127.0.0.1:3306/{name}",
+        "127.0.0.1:3306",
+        "mysql -h 127.0.0.1 -P 3306 -u root -e 'CREATE DATABASE `{name}`'",
+    ),
+}
 
 
 @pytest.mark.parametrize("command", ["run", "best"])
-def test_a_missing_mariadb_database_says_how_to_create_it(
-    command: str, mariadb: str, tiny_csv: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("server", list(MISSING_DATABASES))
+def test_a_missing_database_says_how_to_create_it(
+    server: str,
+    command: str,
+    tiny_csv: Path,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    fixture, url, address, create = MISSING_DATABASES[server]
+    request.getfixturevalue(fixture)  # skips when the server does not answer
     name = f"carsearch_missing_{uuid.uuid4().hex[:8]}"
-    status = main(run_or_best(command, f"mysql://root@127.0.0.1:3306/{name}", tiny_csv))
+    status = main(run_or_best(command, url.format(name=name), tiny_csv))
     assert_one_error_line(
         capsys,
         status,
-        f"the database server at 127.0.0.1:3306 has no database {name!r}; create it first: "
-        f"mysql -h 127.0.0.1 -P 3306 -u root -e 'CREATE DATABASE `{name}`'",
+        f"the database server at {address} has no database {name!r}; create it first: "
+        + create.format(name=name),
     )
 
 
