@@ -10,11 +10,12 @@ from typing import Any
 
 import optuna
 
+from carsearch.bundle.files import check_out_folder
 from carsearch.config import DEFAULT_STORAGE, RunConfig
 from carsearch.data.describe import kinds_line
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import StudyError
-from carsearch.pipeline import finish, optimize, summarize
+from carsearch.pipeline import bundle_dir, finish, optimize, summarize
 from carsearch.search.faults import storage_faults
 from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
@@ -46,6 +47,8 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     should hold: a run on an existing study adds only the trials still missing.
 
     Raises:
+        BundleError: the bundle's folder (``config.out`` or the default one) holds something
+            else than a carsearch bundle; checked before the search starts.
         StorageError: the storage failed mid-run (a full disk, a lost server); the finished
             trials are kept and the same call resumes.
 
@@ -56,6 +59,8 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
         0.97
     """
     config = config.replace(**options) if config else RunConfig(**options)
+    if config.out:
+        check_out_folder(config.out)  # a bad --out fails before any data is read or stored
     started = time.perf_counter()
     set_threads(config.threads)
     device = resolve_device(config.device)
@@ -64,6 +69,7 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     logger.info("%s", kinds_line(prepared.table))
     storage = make_storage(config.storage, trial_budget=config.n_trials)
     name = default_study_name(config)
+    bundle_dir(config, name)  # the default folder too, before the search
     searched = trial_storage(storage, live_writes=config.live_writes)
     with storage_faults(config.storage):
         study = open_study(config, storage=searched, name=name, table=prepared.table)
@@ -94,12 +100,14 @@ def export_study(
     Args:
         study_name: the study; may be left out when the storage holds only one.
         storage: the study's storage URL.
-        out: the bundle's folder (default ``<studies folder>/<study>/best``).
+        out: the bundle's folder: missing, empty or a bundle, which is replaced (default
+            ``<storage folder>/<study>/best``, see :mod:`carsearch.bundle.artifacts`).
         data: the data file, when it has moved since the search (its content must match).
         device: train on this device instead of the stored one (numbers may then differ).
 
     Raises:
         StudyError: no such study, no completed trial, or data other than the study's.
+        BundleError: ``out`` holds something else than a carsearch bundle.
         StorageError: the storage failed while the bundle was recorded on the study.
 
     Example:

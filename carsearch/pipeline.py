@@ -13,8 +13,16 @@ from pathlib import Path
 import optuna
 import torch
 
-from carsearch.bundle.artifacts import artifact_dir, bundle_path, default_bundle_dir, publish
-from carsearch.bundle.files import write_bundle
+from carsearch.bundle.artifacts import (
+    STORAGE_FIELD,
+    STUDY_FIELD,
+    artifact_dir,
+    bundle_path,
+    default_bundle_dir,
+    publish,
+    storage_identity,
+)
+from carsearch.bundle.files import check_out_folder, write_bundle
 from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
@@ -71,12 +79,13 @@ def finish(
     The bundle goes to ``config.out`` or the study's default folder, and is recorded on the
     study and uploaded as its artifacts.
     """
+    out = bundle_dir(config, study.study_name)  # refused before the refit's minutes
     best = best_trial(study)
     recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
     final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
-    out = Path(config.out) if config.out else default_bundle_dir(config.storage, study.study_name)
     provenance = {
-        "study": study.study_name,
+        STORAGE_FIELD: storage_identity(config.storage),
+        STUDY_FIELD: study.study_name,
         "trial": best.number,
         "metric": config.metric,
         "best_value": best.value,
@@ -86,6 +95,16 @@ def finish(
     publish(study, bundle, artifact_dir(config.storage), trial=best.number)
     logger.info("best model exported to %s", bundle)
     return Finished(refit=final, bundle=bundle)
+
+
+def bundle_dir(config: RunConfig, study_name: str) -> Path:
+    """The folder the study's bundle goes to: ``config.out``, or the study's default folder.
+
+    Raises:
+        BundleError: that folder holds something else than a carsearch bundle.
+    """
+    out = Path(config.out) if config.out else default_bundle_dir(config.storage, study_name)
+    return check_out_folder(out)
 
 
 def summarize(

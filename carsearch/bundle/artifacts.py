@@ -1,9 +1,13 @@
 """Where bundles go, and how a study records them (user attributes, Optuna artifacts).
 
-By default a bundle goes to ``<studies folder>/<study>/best/`` (the folder of the SQLite
-file, so ``studies/<study>/best/`` for the default storage; ``studies/`` under the working
-directory for database servers), and its files are also uploaded as Optuna artifacts of the
-study to ``<studies folder>/artifacts`` (``optuna-dashboard --artifact-dir`` shows them).
+By default a bundle goes to ``<storage folder>/<study>/best/``, one folder per storage and
+study: for a SQLite file, the folder named after the file next to it
+(``studies/carsearch/<study>/best/`` for the default ``studies/carsearch.db``); for a database
+server, ``studies/<dialect>-<host>-<port>-<database>/`` under the working directory. Its files
+are also uploaded as Optuna artifacts of the study to ``<studies folder>/artifacts``
+(``optuna-dashboard --artifact-dir`` shows them). A bundle records the storage and study it
+came from (:func:`storage_identity`, never a password), and :func:`check_origin` refuses a
+bundle of another.
 """
 
 from __future__ import annotations
@@ -11,16 +15,26 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import optuna
+from sqlalchemy.engine import URL, make_url
 
 from carsearch.bundle.format import MANIFEST, ONNX, TORCHSCRIPT, WEIGHTS, sha256
-from carsearch.search.storage import studies_dir
+from carsearch.exceptions import BundleError
+from carsearch.names import file_name
+from carsearch.search.storage import sqlite_path, studies_dir
 
 #: Study user attribute: the absolute path of the latest bundle's folder.
 BUNDLE_ATTR = "carsearch_bundle"
 #: Study user attribute: the artifact store's folder, the trial, and each file's artifact id.
 ARTIFACTS_ATTR = "carsearch_artifacts"
+#: Manifest fields: the storage (:func:`storage_identity`) and the study a bundle came from.
+STORAGE_FIELD = "storage"
+STUDY_FIELD = "study"
+#: A server's port when its URL names none, so that both spellings are one storage.
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
 
 def publish(study: optuna.Study, bundle: Path, store: Path, *, trial: int) -> None:
@@ -64,9 +78,81 @@ def bundle_path(study: optuna.Study) -> Path | None:
 
 
 def default_bundle_dir(storage: str, study_name: str) -> Path:
-    """``<studies folder>/<study>/best``; the study name made safe as one folder name."""
-    safe = re.sub(r"[^\w.-]", "_", study_name).strip(".") or "_"
-    return studies_dir(storage) / safe / "best"
+    """``<storage folder>/<study>/best``: one folder per storage and study, each name made
+    safe by :func:`carsearch.names.file_name`.
+
+    Example:
+        >>> default_bundle_dir("sqlite:///studies/carsearch.db", "cars")
+        PosixPath('studies/carsearch/cars/best')
+    """
+    return storage_folder(storage) / file_name(study_name) / "best"
+
+
+def storage_folder(storage: str) -> Path:
+    """Where a storage's bundles go: next to a SQLite file, the folder named after its stem
+    (``studies/carsearch/`` for ``studies/carsearch.db``); for a database server,
+    ``studies/<dialect>-<host>-<port>-<database>/`` under the working directory."""
+    url = make_url(storage)
+    path = sqlite_path(url)
+    if path is not None:
+        name = path.stem if path.suffix else f"{path.name}-bundles"
+        return path.parent / file_name(name)
+    if url.get_backend_name() == "sqlite":
+        return studies_dir(storage) / "sqlite-memory"
+    return studies_dir(storage) / file_name("-".join(map(str, _server(url))))
+
+
+def storage_identity(storage: str) -> str:
+    """Which storage a URL names, without its password or driver: ``sqlite:///`` and the
+    SQLite file's resolved absolute path, or ``dialect://user@host:port/database``.
+
+    Example:
+        >>> storage_identity("postgresql+psycopg2://me:secret@DB.example/cars")
+        'postgresql://me@db.example:5432/cars'
+    """
+    url = make_url(storage)
+    path = sqlite_path(url)
+    if path is not None:
+        return f"sqlite:///{path.resolve()}"
+    if url.get_backend_name() == "sqlite":
+        return "sqlite://"
+    backend, host, port, database = _server(url)
+    user = f"{quote(url.username, safe='')}@" if url.username else ""
+    return f"{backend}://{user}{host}{f':{port}' if port else ''}/{database}"
+
+
+def _server(url: URL) -> tuple[str, str, int | None, str]:
+    """A server URL's dialect, host (lower case), port (the default one if unnamed), database."""
+    backend = url.get_backend_name()
+    port = url.port or _DEFAULT_PORTS.get(backend)
+    return backend, (url.host or "").lower(), port, url.database or ""
+
+
+def check_origin(manifest: dict[str, Any], path: Path, *, storage: str, study: str) -> None:
+    """Refuse the bundle at ``path`` unless its manifest says it came from ``study`` in
+    ``storage`` (the user in the storage URL aside). A bundle written before bundles recorded
+    their origin passes.
+
+    Raises:
+        BundleError: the bundle records another storage or study.
+    """
+    wanted = storage_identity(storage)
+    recorded = manifest.get(STORAGE_FIELD)
+    if isinstance(recorded, str) and _without_user(recorded) != _without_user(wanted):
+        raise BundleError(
+            f"the bundle at {path} was exported from storage {recorded}, not {wanted}; "
+            f"export study {study!r} of {wanted} again (carsearch export)"
+        )
+    named = manifest.get(STUDY_FIELD)
+    if isinstance(named, str) and named != study:
+        raise BundleError(
+            f"the bundle at {path} is of study {named!r}, not {study!r}; "
+            f"export study {study!r} of {wanted} again (carsearch export)"
+        )
+
+
+def _without_user(identity: str) -> str:
+    return re.sub(r"^(\w+://)[^@/]*@", r"\1", identity)
 
 
 def artifact_dir(storage: str) -> Path:

@@ -6,7 +6,9 @@ import copy
 import io
 import json
 import os
+import secrets
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import torch
 
 from carsearch import plugins
 from carsearch.bundle.format import (
+    FORMAT,
     MANIFEST,
     ONNX,
     TORCHSCRIPT,
@@ -32,6 +35,9 @@ from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.exceptions import BundleError, PluginError
 from carsearch.models.network import Ensemble, NetworkSpec, build_network
 from carsearch.training.refit import Refit
+
+#: The most of a ``model.json`` read to tell whether a folder holds a bundle.
+MAX_MANIFEST_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -173,17 +179,21 @@ def write_bundle(
 ) -> Path:
     """Write the bundle of ``final`` to folder ``out`` atomically; returns ``out`` (resolved).
 
-    The files are written to a staging folder next to ``out``, which then replaces ``out``
-    by renames: a crash or a full disk while writing leaves the previous bundle as it was.
+    ``out`` must be missing, empty or a carsearch bundle (:func:`check_out_folder`). The
+    files are written to a staging folder next to ``out``, which then replaces ``out`` by
+    renames: a crash or a full disk while writing leaves the previous bundle as it was.
 
     Raises:
-        BundleError: a file could not be written (a full disk, say); ``out`` is unchanged.
+        BundleError: ``out`` holds something else than a bundle (nothing there is touched),
+            or a file could not be written (a full disk, say; ``out`` is unchanged).
     """
-    out = _check_folder(out).resolve()
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    out = check_out_folder(out)
+    staging: Path | None = None
     try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        made = _sibling(out, "partial")
+        made.mkdir()  # a fresh name: fails rather than reuse a folder carsearch did not make
+        staging = made
         manifest = _write_files(staging, prepared, final, extra or {})
         (staging / MANIFEST).write_bytes(json.dumps(manifest, indent=2).encode())
         _replace_folder(staging, out)
@@ -193,8 +203,45 @@ def write_bundle(
             f"cannot write the bundle to {out}: {error.strerror or error}; {kept}"
         ) from error
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)  # made above: only carsearch's files
     return out
+
+
+def check_out_folder(out: str | Path) -> Path:
+    """``out`` resolved, if a bundle may be written there: a missing or empty folder, or a
+    carsearch bundle (a ``model.json`` of format ``carsearch-bundle``), which it replaces.
+
+    Raises:
+        BundleError: ``out`` is a file, or a folder holding anything else (the working
+            folder, a folder of the user's files, the studies folder); nothing is touched.
+    """
+    out = Path(out).resolve()
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise BundleError(f"{out}: exists and is not a folder; choose another --out")
+    if any(out.iterdir()) and not is_bundle_folder(out):
+        raise BundleError(
+            f"{out}: holds files that are not a carsearch bundle (no {MANIFEST} of format "
+            f"{FORMAT!r}); a bundle replaces its folder, so choose a new or empty one for --out"
+        )
+    return out
+
+
+def is_bundle_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a carsearch bundle's ``model.json`` (read at most
+    :data:`MAX_MANIFEST_BYTES` of it; the rest of the bundle is not checked)."""
+    file = folder / MANIFEST
+    try:
+        if not stat.S_ISREG(file.stat().st_mode):
+            return False  # a FIFO or a device would block or never end
+        with file.open("rb") as handle:
+            data = handle.read(MAX_MANIFEST_BYTES + 1)
+        record = json.loads(data) if len(data) <= MAX_MANIFEST_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and record.get("format") == FORMAT
 
 
 def _write_files(
@@ -233,19 +280,21 @@ def inputs_of_test_rows(prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _replace_folder(staging: Path, out: Path) -> None:
-    """Rename ``staging`` to ``out``; an old ``out`` is moved aside first, then removed."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        os.replace(out, old)
+    """Rename ``staging`` to ``out``; an old ``out`` (checked again: a bundle) is first moved
+    aside to a new name of its own, then removed."""
+    if not check_out_folder(out).exists():
+        os.replace(staging, out)
+        return
+    old = _sibling(out, "old")
+    os.rename(out, old)
     os.replace(staging, out)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _check_folder(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise BundleError(f"{out}: exists and is not a folder; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
+def _sibling(out: Path, kind: str) -> Path:
+    """A fresh hidden name next to ``out`` (``.best.partial-PID-RANDOM``): never one that a
+    folder already has, so what is later removed there is only what carsearch put there."""
+    return out.with_name(f".{out.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
 def _file_record(file: Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from carsearch.bundle.artifacts import bundle_path
+from carsearch.bundle.artifacts import bundle_path, check_origin
 from carsearch.bundle.files import Bundle, read_bundle
 from carsearch.config import DEFAULT_STORAGE
 from carsearch.data.encode import encode_codes, encode_numbers
@@ -189,6 +189,8 @@ def load_best(
     """The predictor of a stored study's best trial, from the study's bundle.
 
     Raises:
+        BundleError: the bundle records another storage or study than ``storage`` and
+            ``study`` (one copied or exported over it); ``carsearch export`` writes a fresh one.
         StudyError: no such study, no bundle, or the bundle is of another trial than the
             current best (the study went on after it was exported); ``carsearch export``
             writes a fresh one.
@@ -199,6 +201,7 @@ def load_best(
     if path is None:
         raise StudyError(f"study {found.study_name!r} has no exported bundle; {remedy}")
     predictor = load(path, unseen=unseen)
+    check_origin(predictor.manifest_, path, storage=storage, study=found.study_name)
     best = best_trial(found).number
     if predictor.manifest_.get("trial") != best:
         raise StudyError(

@@ -15,7 +15,11 @@ def add_export(commands: Any) -> None:
     )
     export.add_argument("--study", help="the study (default: the storage's only study)")
     export.add_argument("--storage", default=DEFAULTS.storage, help="the study storage URL")
-    export.add_argument("--out", metavar="DIR", help="bundle folder (default STUDIES/STUDY/best)")
+    export.add_argument(
+        "--out",
+        metavar="DIR",
+        help="bundle folder: new, empty or a bundle it replaces (default: the one run wrote)",
+    )
     export.add_argument("--data", help="the study's data file, if it has moved since the search")
     export.add_argument("--device", help="refit on this device instead of the study's")
     add_json_flag(export)

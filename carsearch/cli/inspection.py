@@ -32,15 +32,18 @@ def add_report(commands: Any) -> None:
     report = commands.add_parser("report", help="write a study's report as one HTML file")
     report.add_argument("--study", help="the study (default: the storage's only study)")
     report.add_argument("--storage", default=DEFAULTS.storage, help="the study storage URL")
-    report.add_argument("--out", help="the HTML file (default: STUDY-report.html)")
+    report.add_argument(
+        "--out",
+        help="the HTML file, new or a carsearch report it replaces (default: STUDY-report.html)",
+    )
     report.set_defaults(handler=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from carsearch.inspect.report import write_report
+    from carsearch.inspect.report import default_report_path, write_report
     from carsearch.search.study import open_existing
 
     study = open_existing(args.study, args.storage)
-    path = write_report(study, args.out or f"{study.study_name}-report.html")
+    path = write_report(study, args.out or default_report_path(study.study_name))
     print(f"report of study {study.study_name!r} written to {path}")
     return 0

@@ -123,7 +123,10 @@ def _add_training_options(group: Any) -> None:
 
 def _add_output_options(group: Any) -> None:
     group.add_argument(
-        "--out", metavar="DIR", help="the best model's bundle folder (default STUDIES/STUDY/best)"
+        "--out",
+        metavar="DIR",
+        help="the best model's bundle folder: new, empty or a bundle it replaces (default "
+        "studies/carsearch/STUDY/best: next to the SQLite file, its name, the study's)",
     )
     group.add_argument(
         "--tensorboard",

@@ -25,10 +25,11 @@ import plotly.io
 import plotly.offline
 
 from carsearch.bundle.artifacts import bundle_path
-from carsearch.bundle.format import read_manifest
+from carsearch.bundle.format import carsearch_version, read_manifest
 from carsearch.data.schema import REGRESSION
-from carsearch.exceptions import BundleError
+from carsearch.exceptions import BundleError, ConfigError
 from carsearch.inspect import figures
+from carsearch.names import file_name
 from carsearch.search.study import CONFIG_ATTR, DATA_ATTR, count_trials
 
 logger = logging.getLogger("carsearch")
@@ -38,6 +39,11 @@ SLICE_PARAMS: tuple[str, ...] = ("embedding_rule", "optimizer")
 #: Pixels; eight figures and the tables fit a 1400 x 5000 screenshot.
 FIGURE_HEIGHT = 420
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+#: How a report marks itself (the start of its ``<meta name="generator">`` tag), so that
+#: ``report --out`` replaces only reports.
+GENERATOR = '<meta name="generator" content="carsearch'
+#: Bytes read from the start of an existing file to find :data:`GENERATOR`.
+MARKER_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -51,16 +57,53 @@ class Section:
 def write_report(study: optuna.Study, path: str | Path) -> Path:
     """Write the report of ``study`` to ``path`` (its folder is created); returns the path.
 
+    An existing file there is replaced only if it is a carsearch report.
+
+    Raises:
+        ConfigError: ``path`` is a folder, or a file that is not a carsearch report; it is
+            left as it was.
+
     Example:
         >>> study = optuna.load_study(study_name="cars", storage="sqlite:///s.db")  # doctest: +SKIP
         >>> write_report(study, "cars.html")  # doctest: +SKIP
         PosixPath('cars.html')
     """
     path = Path(path)
+    check_report_path(path)
+    page_text = render_report(study)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(study), encoding="utf-8")
+    check_report_path(path)  # again: rendering takes seconds
+    path.write_text(page_text, encoding="utf-8")
     logger.info("report of study %r written to %s", study.study_name, path)
     return path
+
+
+def default_report_path(study_name: str) -> Path:
+    """``STUDY-report.html`` in the working folder, the study name made a safe file name.
+
+    Example:
+        >>> default_report_path("cars")
+        PosixPath('cars-report.html')
+    """
+    return Path(f"{file_name(study_name)}-report.html")
+
+
+def check_report_path(path: Path) -> None:
+    """Refuse ``path`` unless it is missing or a carsearch report (its first
+    :data:`MARKER_BYTES` hold :data:`GENERATOR`, or the title of a report made before it).
+
+    Raises:
+        ConfigError: ``path`` is a folder, a device, or a file of other content.
+    """
+    if not path.exists():
+        return
+    refused = f"{path}: exists and is not a carsearch report; choose another --out"
+    if not path.is_file():
+        raise ConfigError(refused)
+    with path.open("rb") as handle:
+        head = handle.read(MARKER_BYTES).decode("utf-8", errors="replace")
+    if GENERATOR not in head and "<title>carsearch report: " not in head:
+        raise ConfigError(refused)
 
 
 def render_report(study: optuna.Study) -> str:
@@ -267,6 +310,7 @@ def page(title: str, sections: Sequence[Section]) -> str:
         [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
+            f'{GENERATOR} {html.escape(carsearch_version())}">',
             f"<title>{html.escape(title)}</title>",
             f"<style>{_STYLE}</style>",
             f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',

@@ -225,7 +225,10 @@ def test_bundle_path_is_none_for_a_study_without_bundle(tmp_path: Path) -> None:
     assert bundle_path(study) is None
 
 
-def test_default_bundle_folder_is_one_safe_folder_per_study() -> None:
-    assert default_bundle_dir("sqlite:///studies/carsearch.db", "cars") == Path("studies/cars/best")
-    assert default_bundle_dir("sqlite:////tmp/a/s.db", "../x/y") == Path("/tmp/a/_x_y/best")
-    assert default_bundle_dir("postgresql://u@h/db", "cars") == Path("studies/cars/best")
+def test_default_bundle_folder_is_one_safe_folder_per_storage_and_study() -> None:
+    default = default_bundle_dir("sqlite:///studies/carsearch.db", "cars")
+    assert default == Path("studies/carsearch/cars/best")
+    hostile = default_bundle_dir("sqlite:////tmp/a/s.db", "../x/y")
+    assert hostile.parent.parent == Path("/tmp/a/s") and hostile.parent.name.startswith("_x_y+")
+    server = default_bundle_dir("postgresql://u:pw@h/db", "cars")
+    assert server == Path("studies/postgresql-h-5432-db/cars/best")

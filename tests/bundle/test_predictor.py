@@ -18,7 +18,7 @@ import torch
 
 import carsearch
 from carsearch import BundleError, ConfigError, DataError, PluginError, StudyError
-from carsearch.bundle.artifacts import BUNDLE_ATTR
+from carsearch.bundle.artifacts import BUNDLE_ATTR, storage_identity
 from carsearch.bundle.format import MANIFEST, WEIGHTS, sha256
 from carsearch.bundle.predictor import Predictor, clean_features, load, load_best
 from carsearch.cli import main
@@ -127,7 +127,7 @@ def test_load_best_refuses_a_stale_or_absent_bundle(
         source.backup(copy)
     stale = tmp_path / "stale"
     shutil.copytree(searched.summary.bundle, stale)
-    edit_manifest(stale, lambda m: m.update(trial=999))
+    edit_manifest(stale, lambda m: m.update(trial=999, storage=storage_identity(storage)))
     study = open_existing("tiny", storage)
     study.set_user_attr(BUNDLE_ATTR, str(stale))
     with pytest.raises(StudyError, match="trial 999, but the best trial is now.*carsearch export"):

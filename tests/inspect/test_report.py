@@ -16,7 +16,14 @@ from carsearch import RunConfig
 from carsearch.bundle.artifacts import bundle_path
 from carsearch.bundle.format import read_manifest
 from carsearch.cli import main
-from carsearch.inspect.report import SLICE_PARAMS, per_class_scores, render_report, write_report
+from carsearch.inspect.report import (
+    GENERATOR,
+    MARKER_BYTES,
+    SLICE_PARAMS,
+    per_class_scores,
+    render_report,
+    write_report,
+)
 from helpers import tiny_config
 
 #: Records JavaScript errors into the DOM, and after loading, how many figures were drawn.
@@ -173,3 +180,55 @@ def test_cli_report_names_the_studies_when_one_is_wrong(
 ) -> None:
     assert main(["report", "--storage", searched.storage, "--study", "nope"]) == 1
     assert "'tiny'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def plain_storage(tmp_path: Path) -> str:
+    """A SQLite file holding a plain Optuna study 'plain' of three trials."""
+    storage = f"sqlite:///{tmp_path / 'plain.db'}"
+    study = optuna.create_study(storage=storage, study_name="plain")
+    study.optimize(lambda trial: trial.suggest_float("x", -1, 1) ** 2, n_trials=3)
+    return storage
+
+
+def test_report_out_never_overwrites_what_is_not_a_report(
+    plain_storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.html"
+    notes.write_text("<html><body>my notes</body></html>")
+    folder = tmp_path / "folder.html"
+    folder.mkdir()
+    for out in (notes, folder):
+        assert main(["report", "--storage", plain_storage, "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"error: {out}: exists and is not a carsearch report; choose another --out"]
+    assert notes.read_text() == "<html><body>my notes</body></html>"
+    assert list(folder.iterdir()) == []
+
+
+def test_report_out_replaces_an_earlier_report(plain_storage: str, tmp_path: Path) -> None:
+    out = tmp_path / "plain.html"
+    assert main(["report", "--storage", plain_storage, "--out", str(out)]) == 0
+    assert GENERATOR in out.read_text()[:MARKER_BYTES]
+    out.write_text(out.read_text().replace("</body>", "<p>stale</p></body>"))
+    assert main(["report", "--storage", plain_storage, "--out", str(out)]) == 0
+    assert "<p>stale</p>" not in out.read_text()
+
+
+def test_the_default_report_stays_in_the_working_folder_whatever_the_study_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'names.db'}"
+    names = ["../x", f"{tmp_path}/abs/x", ".", ".."]
+    for name in names:
+        optuna.create_study(storage=storage, study_name=name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for name in names:
+        assert main(["report", "--storage", storage, "--study", name]) == 0
+    written = sorted(work.iterdir())
+    assert len(written) == len(names)  # '.' and '..' do not share one
+    assert all(path.name.endswith("-report.html") and path.is_file() for path in written)
+    assert not (tmp_path / "x-report.html").exists() and not (tmp_path / "abs").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".html")] == []

@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from carsearch.bundle.artifacts import default_bundle_dir
 from carsearch.cli import main
 from carsearch.search.storage import make_storage
 from carsearch.search.study import FINISHED
@@ -284,6 +285,7 @@ def test_a_tiny_run_on_a_database_server_end_to_end(
     try:
         study = optuna.load_study(study_name="tiny", storage=backend)
         assert len(study.get_trials(states=FINISHED)) == 3
-        assert (tmp_path / "studies" / "tiny" / "best" / "model.json").is_file()
+        bundle = default_bundle_dir(fresh_database, "tiny")
+        assert bundle.parts[0] == "studies" and (tmp_path / bundle / "model.json").is_file()
     finally:
         backend.engine.dispose()
