@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
+from carsearch.cli import main
 from carsearch.search.study import CONFIG_ATTR, config_record
 from carsearch.urls import MASK, shown_url
 from helpers import make_frame, restore_sigint
@@ -164,6 +165,15 @@ def test_the_dashboard_banner_hides_the_password(secret_url: str, tmp_path: Path
     shown = secret_url.replace(PASSWORD, MASK)
     assert banner.startswith(f"optuna-dashboard on {shown}: open http://")
     assert PASSWORD not in banner + errors
+
+
+def test_an_unparsable_url_is_refused_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["best", "--storage", f"postgresql://ann:{PASSWORD}@db:port/cars"]) == 1
+    printed = capsys.readouterr()
+    assert "not a storage URL: 'postgresql://ann:***@db:port/cars'" in printed.err
+    assert PASSWORD not in printed.out + printed.err
 
 
 @pytest.mark.parametrize(
