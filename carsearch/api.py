@@ -22,6 +22,7 @@ from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, 
 from carsearch.summary import Summary
 from carsearch.training.device import device_label, resolve_device, set_threads
 from carsearch.training.refit import Refit
+from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
 
@@ -76,7 +77,7 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
         logger.info(
             "study %r in %s: %d trials wanted, device %s",
             study.study_name,
-            config.storage,
+            shown_url(config.storage),
             config.n_trials,
             device_label(device),
         )

@@ -35,6 +35,7 @@ from carsearch.search.workers import run_workers
 from carsearch.summary import Summary
 from carsearch.training.device import device_label
 from carsearch.training.refit import Refit, refit
+from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
 
@@ -115,13 +116,16 @@ def summarize(
     device: torch.device | None = None,
     wall_seconds: float | None = None,
 ) -> Summary:
-    """The study's summary; without ``finished``, test scores come from its current bundle."""
+    """The study's summary; without ``finished``, test scores come from its current bundle.
+
+    The summary shows ``storage`` with its password masked.
+    """
     counts = count_trials(study)
     best = best_trial(study)
     test, refit_seeds, bundle = _outcome(study, best.number, finished)
     return Summary(
         study=study.study_name,
-        storage=storage,
+        storage=shown_url(storage),
         best_trial=best.number,
         best_value=float(best.value if best.value is not None else float("nan")),
         best_params=best.params,

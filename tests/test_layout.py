@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "carsearch"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 #: Lower layers first; a module may import its own layer and those before it, never later ones.
 LAYERS = (
-    ("exceptions", "config", "plugins", "_lazy", "_moved", "summary", "names"),
+    ("exceptions", "config", "plugins", "_lazy", "_moved", "summary", "names", "urls"),
     ("data",),
     ("models",),
     ("training",),

@@ -28,6 +28,7 @@ from carsearch.data.schema import CLASSIFICATION, UNKNOWN, Schema
 from carsearch.data.table import missing_to_category
 from carsearch.exceptions import ConfigError, DataError, StudyError
 from carsearch.search.study import best_trial, open_existing
+from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
 
@@ -197,7 +198,7 @@ def load_best(
     """
     found = open_existing(study, storage)
     path = bundle_path(found)
-    remedy = f"run: carsearch export --study {found.study_name} --storage {storage}"
+    remedy = f"run: carsearch export --study {found.study_name} --storage {shown_url(storage)}"
     if path is None:
         raise StudyError(f"study {found.study_name!r} has no exported bundle; {remedy}")
     predictor = load(path, unseen=unseen)

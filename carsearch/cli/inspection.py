@@ -20,9 +20,11 @@ def add_dashboard(commands: Any) -> None:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from carsearch.inspect.dashboard import dashboard_url, open_dashboard, serve_until_interrupted
+    from carsearch.urls import shown_url
 
     server = open_dashboard(args.storage, host=args.host, port=args.port)
-    print(f"optuna-dashboard on {args.storage}: open {dashboard_url(server)}", flush=True)
+    shown = shown_url(args.storage)
+    print(f"optuna-dashboard on {shown}: open {dashboard_url(server)}", flush=True)
     print("Ctrl-C stops it", flush=True)
     serve_until_interrupted(server)
     return 0

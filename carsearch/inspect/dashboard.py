@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from carsearch.exceptions import StudyError
 from carsearch.search.storage import make_storage, sqlite_path
+from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
 
@@ -89,8 +90,8 @@ def check_storage_exists(storage_url: str) -> None:
     path = sqlite_path(make_url(storage_url))
     if path is not None and not path.is_file():
         raise StudyError(
-            f"no study storage at {path}; run `carsearch run --storage {storage_url}` first, "
-            "or give --storage"
+            f"no study storage at {path}; run `carsearch run --storage "
+            f"{shown_url(storage_url)}` first, or give --storage"
         )
 
 

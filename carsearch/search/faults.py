@@ -19,11 +19,11 @@ from functools import partial
 import optuna
 import sqlalchemy
 from optuna.trial import TrialState
-from sqlalchemy.engine import make_url
 
 from carsearch.exceptions import CarsearchError, StorageError
 from carsearch.search.buffered import BufferedStorage
 from carsearch.search.storage import driver_message
+from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
 
@@ -65,7 +65,7 @@ def database_error(error: BaseException) -> BaseException | None:
 
 def fault_message(url: str, error: BaseException) -> str:
     """``cannot write to the storage URL: WHAT; finished trials are kept: HOW TO RESUME``."""
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = shown_url(url)
     original = getattr(error, "orig", None) or error
     detail = driver_message(original)
     statement = str(getattr(error, "statement", None) or "").lstrip().upper()

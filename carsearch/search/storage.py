@@ -36,6 +36,7 @@ from carsearch.exceptions import ConfigError, StudyError
 from carsearch.search.buffered import BufferedStorage
 from carsearch.search.rdb import BudgetReached, CarsearchStorage
 from carsearch.search.sqlite import BUSY_TIMEOUT, backup_sqlite, enable_wal, sqlite_path
+from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
 
@@ -156,7 +157,9 @@ def storage_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError):
-        raise ConfigError(f"not a storage URL: {url!r}; expected e.g. {_EXAMPLE_URLS}") from None
+        raise ConfigError(
+            f"not a storage URL: {_shown(url)!r}; expected e.g. {_EXAMPLE_URLS}"
+        ) from None
     named = "+" in parsed.drivername
     alternatives = () if named else _DRIVERS.get(parsed.drivername, ())
     candidates = [
@@ -285,8 +288,9 @@ def _create_database_command(url: URL) -> str:
     return shlex.join([*words, "-e", f"CREATE DATABASE `{name}`"])
 
 
-def _shown(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+def _shown(url: URL | str) -> str:
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return shown_url(text)
 
 
 def upgrade_if_old(url: str, path: Path | None) -> None:
@@ -306,7 +310,7 @@ def upgrade_if_old(url: str, path: Path | None) -> None:
         current, head = probe.get_current_version(), probe.get_head_version()
         if current == head:
             return
-        shown = make_url(url).render_as_string(hide_password=True)
+        shown = _shown(url)
         if current not in probe.get_all_versions():
             raise StudyError(
                 f"the storage {shown} has Optuna schema {current}, newer than this Optuna "
@@ -316,7 +320,7 @@ def upgrade_if_old(url: str, path: Path | None) -> None:
             raise StudyError(
                 f"the storage {shown} has Optuna schema {current}, older than this Optuna's "
                 f"{head}; with no search running on it, upgrade it once with: "
-                f"optuna storage upgrade --storage '{url}'"
+                f"optuna storage upgrade --storage '{shown}'"
             )
         backup = backup_sqlite(path, f"{current}.bak")
         probe.upgrade()

@@ -16,6 +16,7 @@ from carsearch.exceptions import StudyError
 from carsearch.search.space import textbook_params
 from carsearch.search.storage import make_storage, sqlite_path, storage_url
 from carsearch.training.device import derive_seed
+from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
 
@@ -74,7 +75,7 @@ def open_study(
     )
     stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is None:
-        study.set_user_attr(CONFIG_ATTR, config.to_dict())
+        study.set_user_attr(CONFIG_ATTR, config_record(config.to_dict()))
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         study.set_user_attr(DATA_ATTR, table.describe())
         first = textbook_params(config)
@@ -84,6 +85,8 @@ def open_study(
     else:
         _check_kinds(study.user_attrs.get(DATA_ATTR), table)
         _check_resumable(config, stored, study.user_attrs.get(FINGERPRINT_ATTR), fingerprint)
+        if config_record(stored) != stored:  # stored by a carsearch that kept the password
+            study.set_user_attr(CONFIG_ATTR, config_record(stored))
     _record_plugins(study, chosen)
     return study
 
@@ -102,8 +105,21 @@ def _record_plugins(study: optuna.Study, chosen: dict[str, list[dict[str, str]]]
         )
 
 
+def config_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A run configuration as a study stores it: its storage URL without the password.
+
+    The real URL never goes into the study, where anyone who can read the study (its
+    dashboard, a copy of the database) would see it.
+    """
+    storage = record.get("storage")
+    return {**record, "storage": shown_url(storage)} if isinstance(storage, str) else record
+
+
 def stored_config(study: optuna.Study) -> RunConfig:
-    """The run configuration a study was created with."""
+    """The run configuration a study was created with.
+
+    Its ``storage`` is the URL as shown, password masked: the caller connects with its own.
+    """
     record = study.user_attrs.get(CONFIG_ATTR)
     if record is None:
         raise StudyError(f"study {study.study_name!r} was not made by carsearch (no config)")
@@ -221,5 +237,5 @@ def open_existing(study_name: str | None, storage: str) -> optuna.Study:
     if study_name not in names:
         listed = ", ".join(repr(name) for name in names) or "none"
         wanted = "--study NAME is needed" if study_name is None else f"no study {study_name!r}"
-        raise StudyError(f"{wanted} in {storage}; studies there: {listed}")
+        raise StudyError(f"{wanted} in {shown_url(storage)}; studies there: {listed}")
     return optuna.load_study(study_name=study_name, storage=backend)

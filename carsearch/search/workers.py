@@ -37,6 +37,7 @@ from carsearch.search.storage import is_server, make_storage, sqlite_path, trial
 from carsearch.search.study import make_pruner, make_sampler
 from carsearch.search.trials import Callback, n_finished, run_trials
 from carsearch.training.device import resolve_device, set_threads
+from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
 
@@ -134,7 +135,7 @@ def run_workers(
     if not is_server(config.storage) and sqlite_path(make_url(config.storage)) is None:
         raise ConfigError(
             f"--jobs {config.jobs} needs a storage its workers can share, a SQLite file or a "
-            f"database server; got {config.storage}"
+            f"database server; got {shown_url(config.storage)}"
         )
     specs = worker_specs(config, prepared, study.study_name, callbacks)
     context = multiprocessing.get_context("spawn")  # fork would copy torch and CUDA state
