@@ -7,6 +7,7 @@ numeric columns float64 (a missing value is NaN), the target its class names.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict
@@ -32,6 +33,8 @@ from carsearch.exceptions import DataError
 if TYPE_CHECKING:  # typing.Unpack is Python 3.11's; annotations are not evaluated
     from typing_extensions import Unpack
 
+logger = logging.getLogger("carsearch")
+
 #: pandas' ``str`` type, over Arrow strings.
 _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 #: Rows hashed at a time by :meth:`Table.fingerprint`, to bound its memory.
@@ -56,6 +59,8 @@ class Table:
     dropped: dict[str, str] = field(default_factory=dict)
     task: str = CLASSIFICATION
     first_line: int = 2
+    #: What to know of a kept column: numbers in a spelling read as categories.
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def features(self) -> pd.DataFrame:
@@ -172,6 +177,7 @@ def table_from_columns(
     kept: dict[str, pd.Series] = {}
     kinds: dict[str, str] = {}
     dropped: dict[str, str] = {}
+    notes: dict[str, str] = {}
     for name in names:
         if name == target:
             kept[name] = target_values
@@ -182,12 +188,15 @@ def table_from_columns(
             kinds[name] = found.kind
             numbers = found.numbers
             kept[name] = missing_to_category(values) if numbers is None else pd.Series(numbers)
+            if found.odd is not None:
+                notes[name] = found.odd.note()
+                logger.warning("%s", found.odd.warning(source, name, found.kind))
         else:
             dropped[name] = str(found.reason)
         del values
         give_back_memory()
     warn_dropped(source, dropped)
-    return Table(pd.DataFrame(kept), target, source, kinds, dropped, task, first_line)
+    return Table(pd.DataFrame(kept), target, source, kinds, dropped, task, first_line, notes)
 
 
 def resolve_target(columns: Sequence[str], target: str | None, source: str) -> str:
