@@ -13,7 +13,7 @@ import optuna
 from carsearch.bundle.files import check_out_folder
 from carsearch.config import DEFAULT_STORAGE, RunConfig
 from carsearch.data.describe import kinds_line
-from carsearch.data.prepare import default_study_name, prepare
+from carsearch.data.prepare import default_study_name, prepare, same_data
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import bundle_dir, finish, optimize, summarize
 from carsearch.search.faults import storage_faults
@@ -128,7 +128,7 @@ def export_study(
     torch_device = resolve_device(config.device)
     prepared = prepare(config)
     config = config.for_task(prepared.table.task)
-    if study.user_attrs.get(FINGERPRINT_ATTR) not in (None, prepared.table.fingerprint()):
+    if not same_data(study.user_attrs.get(FINGERPRINT_ATTR), prepared.table, config):
         raise StudyError(
             f"{prepared.table.source} is not the data study {study.study_name!r} was made from "
             "(its fingerprint differs); pass the original file with --data"

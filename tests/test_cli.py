@@ -171,6 +171,33 @@ def test_describe_shows_kinds_and_classes_and_touches_no_study(
     assert not list(tmp_path.glob("*.db")) and not (tmp_path / "studies").exists()
 
 
+def test_describe_says_when_numbers_in_an_odd_spelling_became_categories(tmp_path: Path) -> None:
+    data = tmp_path / "odd.csv"
+    frame = pd.DataFrame(
+        {
+            "price": ["1,234", "950", "12,500.5", ""] * 10,
+            "rate": ["3,14", "2,5", "10", "0,75"] * 10,
+            "size": ["1.5", "inf", "2", "-inf"] * 10,
+            "colour": ["red", "blue", "green", "red"] * 10,
+            "label": ["a", "b"] * 20,
+        }
+    )
+    frame.to_csv(data, index=False)
+    done = subprocess.run(
+        carsearch("describe", "--data", str(data)), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    notes = {line.split()[0]: line for line in done.stdout.split("\n\n")[0].splitlines()[1:]}
+    assert "thousands separators (e.g. '1,234')" in notes["price"]
+    assert "comma decimals (e.g. '3,14')" in notes["rate"]
+    assert "infinite values (e.g. 'inf')" in notes["size"]
+    assert "looks like numbers" not in notes["colour"]
+    warnings = done.stderr.splitlines()
+    assert len(warnings) == 3
+    assert all("is categorical, but looks like numbers" in line for line in warnings)
+    assert [w.split("column ")[1].split()[0] for w in warnings] == ["'price'", "'rate'", "'size'"]
+
+
 def test_sigint_keeps_finished_trials_and_a_second_run_continues(
     tiny_csv: Path, tmp_path: Path
 ) -> None:

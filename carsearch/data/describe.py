@@ -112,4 +112,6 @@ def _kind_and_note(table: Table, name: str) -> tuple[str, str]:
     if kind == NUMERIC:
         return kind, "missing values: median + indicator" if table.frame[name].isna().any() else ""
     has_missing = (table.frame[name] == MISSING).any()
-    return kind, f"missing values: category {MISSING}" if has_missing else ""
+    notes = [table.notes[name]] if name in table.notes else []
+    notes += [f"missing values: category {MISSING}"] if has_missing else []
+    return kind, "; ".join(notes)

@@ -38,7 +38,7 @@ def fit_schema(table: Table, rows: np.ndarray, *, min_category_count: int) -> Sc
     """
     part = table.frame.iloc[rows]
     columns = tuple(_fit_column(part[name], min_category_count) for name in table.categorical)
-    numeric = tuple(_fit_numeric(name, part[name].to_numpy()) for name in table.numeric)
+    numeric = tuple(_fit_numeric(name, part[name].to_numpy(np.float64)) for name in table.numeric)
     classes = table_classes(table) if table.task == CLASSIFICATION else ()
     return Schema(columns, table.target, classes, numeric=numeric, task=table.task)
 
@@ -97,7 +97,7 @@ def encode_numbers(
     for j, column in enumerate(schema.numeric):
         values = _column(frame, column.name, source)
         if pd.api.types.is_float_dtype(values):  # parsed already (a Table's numeric column)
-            parsed = values.to_numpy(np.float64)
+            parsed = values.to_numpy()
             failed = np.isinf(parsed)
         else:
             parsed, failed = parse_numbers(values)

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from carsearch.data.spellings import OddNumbers, odd_spelling
 from carsearch.exceptions import DataError
 
 logger = logging.getLogger("carsearch")
@@ -48,11 +49,13 @@ class ColumnKind:
         kind: :data:`NUMERIC` or :data:`CATEGORICAL`; ``None`` for a dropped column.
         reason: why it was dropped.
         numbers: a numeric column's values as float64, NaN where missing.
+        odd: a categorical column's numbers in a spelling the parser does not take.
     """
 
     kind: str | None
     reason: str | None = None
     numbers: np.ndarray | None = None
+    odd: OddNumbers | None = None
 
 
 #: The largest magnitude a model's float32 inputs and targets hold.
@@ -104,11 +107,13 @@ def column_kind(
         return ColumnKind(CATEGORICAL)
     parsed, failed = parse_numbers(values)
     if name in overrides.numeric:
+        _check_spelling(name, values, parsed, failed, source)
         what = f"{source}: column {name!r} is to be numeric"
     elif (reason := _drop_reason(values, parsed, failed)) is not None:
-        return ColumnKind(None, reason=reason)
+        odd = odd_spelling(values, parsed, failed)
+        return ColumnKind(None, reason=reason if odd is None else f"{reason}; {odd.note()}")
     elif failed.any() or np.isnan(parsed).all():
-        return ColumnKind(CATEGORICAL)
+        return ColumnKind(CATEGORICAL, odd=odd_spelling(values, parsed, failed))
     else:
         what = f"{source}: column {name!r} is numeric"
     return ColumnKind(NUMERIC, numbers=check_finite(parsed, failed, values, what, first_line))
@@ -119,6 +124,24 @@ def warn_dropped(source: str, dropped: dict[str, str]) -> None:
     for name, reason in dropped.items():
         logger.warning(
             "%s: column %r dropped: %s (--categorical %s keeps it)", source, name, reason, name
+        )
+
+
+def _check_spelling(
+    name: str, values: pd.Series, parsed: np.ndarray, failed: np.ndarray, source: str
+) -> None:
+    """A column forced numeric must not be numbers in a spelling the parser does not take.
+
+    Raises:
+        DataError: naming the spelling, a value and what to do.
+    """
+    odd = odd_spelling(values, parsed, failed)
+    if odd is not None:
+        raise DataError(
+            f"{source}: column {name!r} is to be numeric (--numeric), but its values are "
+            f"numbers {odd.spelling.name} (e.g. {odd.example!r}), which carsearch does not "
+            f"read; {odd.spelling.advice} in the file, or drop --numeric {name} to read it as "
+            "categories"
         )
 
 

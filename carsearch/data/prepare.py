@@ -22,7 +22,7 @@ from carsearch.data.memory import SEARCH_FACTOR, check_fits, give_back_memory
 from carsearch.data.read import read_table
 from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.data.split import Split, check_parts, rare_classes, split_rows
-from carsearch.data.table import Table
+from carsearch.data.table import FINGERPRINT_PREFIX, Table
 
 logger = logging.getLogger("carsearch")
 
@@ -56,6 +56,9 @@ class Prepared:
     search: Encoded
     rare_classes: tuple[str, ...] = ()
     min_category_count: int = 3
+    #: The row of the table as loaded that each row of ``table`` is (``table`` is in split
+    #: order: ``split``'s parts are ranges of it).
+    source_rows: np.ndarray | None = None
 
     @cached_property
     def final(self) -> Encoded:
@@ -68,14 +71,28 @@ class Prepared:
         return np.concatenate([self.split.train, self.split.val])
 
 
-def load_table(config: RunConfig) -> Table:
-    """The table a run searches on: ``config.data`` if given, else the named data set."""
+def load_table(config: RunConfig, *, exact: bool = False) -> Table:
+    """The table a run searches on: ``config.data`` if given, else the named data set;
+    ``exact``: a file's numbers as float64 (for :meth:`Table.legacy_fingerprint`)."""
     if config.data is not None:
         workers = f" with {config.jobs} workers" if config.jobs > 1 else ""
         check_fits(Path(config.data), SEARCH_FACTOR * config.jobs, f"to search{workers}")
-        return read_table(config.data, config.target, **config.read_options)
+        return read_table(config.data, config.target, exact=exact, **config.read_options)
     table: Table = plugins.instance("datasets", config.dataset).load()
     return table
+
+
+def same_data(stored: str | None, table: Table, config: RunConfig) -> bool:
+    """Whether ``table`` (of ``config``) is the data a study's stored fingerprint is of.
+
+    A fingerprint stored by carsearch up to 0.2 (without :data:`FINGERPRINT_PREFIX`) is of
+    the numbers' float64 text: the data is loaded again, numbers as float64, to take it.
+    """
+    if stored is None:
+        return True
+    if stored.startswith(FINGERPRINT_PREFIX):
+        return stored == table.fingerprint()
+    return stored == load_table(config, exact=True).legacy_fingerprint()
 
 
 def prepare(config: RunConfig, table: Table | None = None) -> Prepared:
@@ -97,9 +114,34 @@ def prepare(config: RunConfig, table: Table | None = None) -> Prepared:
         seed=config.seed,
     )
     check_parts(split, table.source)
+    source_rows = np.concatenate([split.train, split.val, split.test])
+    table, split = in_split_order(table, split)
     search = encode(table, split.train, config.min_category_count)
     give_back_memory()  # the encoding's temporary copies of a large table
-    return Prepared(table, split, search, tuple(rare), config.min_category_count)
+    return Prepared(table, split, search, tuple(rare), config.min_category_count, source_rows)
+
+
+def in_split_order(table: Table, split: Split) -> tuple[Table, Split]:
+    """The table's rows reordered train, validation, test (each part in its own order), and
+    the split of the reordered table: each part a range of rows, so that the training and
+    validation tensors are views of an encoding, not copies of it."""
+    parts = (split.train, split.val, split.test)
+    table = table.take(np.concatenate(parts))
+    ends = np.cumsum([len(part) for part in parts])
+    train, val, test = (
+        np.arange(end - len(part), end) for part, end in zip(parts, ends, strict=True)
+    )
+    return table, Split(train, val, test)
+
+
+def rows_of(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]``: a view when ``rows`` are consecutive (a prepared split's parts
+    are), a copy otherwise. A view shares memory: change it and ``array`` changes."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and bool(np.all(np.diff(rows) == 1)):
+        view: np.ndarray = array[int(rows[0]) : int(rows[-1]) + 1]
+        return view
+    copy: np.ndarray = array[rows]
+    return copy
 
 
 def encode(table: Table, rows: np.ndarray, min_category_count: int) -> Encoded:

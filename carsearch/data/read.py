@@ -36,6 +36,7 @@ def read_table(
     categorical: Sequence[str] = (),
     task: str = "auto",
     on_column: Callable[[str, pa.ChunkedArray], None] | None = None,
+    exact: bool = False,
 ) -> Table:
     """Read a CSV or TSV file and decide each column's kind (see :mod:`carsearch.data.kinds`)
     and the target's task (:mod:`carsearch.data.target`).
@@ -51,6 +52,7 @@ def read_table(
         task: ``auto``, ``classification`` or ``regression``.
         on_column: called with each column's name and text as read, before it is converted
             (``describe`` counts the cells as the file spells them).
+        exact: keep numbers as float64, not float32 (what the models compute in).
 
     Raises:
         DataError: naming the file and the column, value or rule that failed.
@@ -70,6 +72,7 @@ def read_table(
         categorical=categorical,
         task=task,
         first_line=2 if header else 1,
+        exact=exact,
     )
 
 

@@ -1,14 +1,16 @@
 """A validated table: its feature columns by kind, and the name of its target column.
 
 Categorical columns hold stripped strings (a missing value is the category ``<missing>``),
-numeric columns float64 (a missing value is NaN), the target its class names.
+numeric columns float32, what the models compute in (a missing value is NaN), the target its
+class names or (regression) its numbers as float64.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
@@ -19,6 +21,7 @@ from carsearch.data.kinds import (
     CATEGORICAL,
     MISSING_TOKENS,
     NUMERIC,
+    ColumnKind,
     Overrides,
     check_overrides,
     column_kind,
@@ -32,10 +35,15 @@ from carsearch.exceptions import DataError
 if TYPE_CHECKING:  # typing.Unpack is Python 3.11's; annotations are not evaluated
     from typing_extensions import Unpack
 
+logger = logging.getLogger("carsearch")
+
 #: pandas' ``str`` type, over Arrow strings.
 _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
-#: Rows hashed at a time by :meth:`Table.fingerprint`, to bound its memory.
+#: Rows hashed at a time by :meth:`Table.legacy_fingerprint`, to bound its memory.
 _HASH_CHUNK = 100_000
+#: What starts a fingerprint of :meth:`Table.fingerprint`'s definition; one without it is a
+#: :meth:`Table.legacy_fingerprint`.
+FINGERPRINT_PREFIX = "v2:"
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,10 @@ class Table:
     dropped: dict[str, str] = field(default_factory=dict)
     task: str = CLASSIFICATION
     first_line: int = 2
+    #: What to know of a kept column: numbers in a spelling read as categories.
+    notes: dict[str, str] = field(default_factory=dict)
+    #: Each column's :func:`column_digest`, taken from its values as read.
+    digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def features(self) -> pd.DataFrame:
@@ -93,12 +105,36 @@ class Table:
             "target_histogram": {} if classes else self.target_histogram(),
         }
 
+    def take(self, rows: np.ndarray) -> Table:
+        """The table of ``rows``, in that order; its fingerprint stays the one of the table as
+        read (the digests are of the columns as read)."""
+        digests = {
+            str(name): self.digests.get(str(name)) or column_digest(self.frame[name])
+            for name in self.frame.columns
+        }
+        frame = self.frame.take(rows).reset_index(drop=True)
+        return replace(self, frame=frame, digests=digests)
+
     def fingerprint(self) -> str:
-        """A sha256 of the table's content and column order (not of the file's bytes).
+        """A sha256 of the table's content and column order (not of the file's bytes),
+        prefixed :data:`FINGERPRINT_PREFIX`.
+
+        Made of each column's digest (:func:`column_digest`), taken as the table was made,
+        before numbers became float32: a change below float32's precision is a change.
+        """
+        digest = hashlib.sha256("\x1f".join(self.frame.columns).encode())
+        for name in self.frame.columns:
+            known = self.digests.get(name)
+            digest.update((known or column_digest(self.frame[name])).encode())
+        return FINGERPRINT_PREFIX + digest.hexdigest()
+
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint of carsearch up to 0.2 (studies made then store it).
 
         Row by row: the column names joined by ``\\x1f``, then each row as ``\\x1e`` and its
         cells joined by ``\\x1f`` (numbers as Python writes them, ``nan`` when missing), so a
-        table of strings hashes as carsearch 0.1 hashed it and its studies still resume.
+        table of strings hashes as carsearch 0.1 hashed it. Exact for numbers read as
+        float64 (``read_table(..., exact=True)``).
         """
         digest = hashlib.sha256("\x1f".join(self.frame.columns).encode())
         for start in range(0, len(self.frame), _HASH_CHUNK):
@@ -108,6 +144,24 @@ class Table:
         return digest.hexdigest()
 
 
+def column_digest(values: pd.Series | np.ndarray) -> str:
+    """A sha256 of a column: its numbers' float64 bytes (every NaN alike), or its strings'
+    lengths and UTF-8 bytes; never the text of numbers."""
+    if isinstance(values, np.ndarray) or pd.api.types.is_float_dtype(values):
+        numbers = np.asarray(values, dtype="<f8")
+        canonical = np.where(np.isnan(numbers), np.nan, numbers)
+        return hashlib.sha256(b"numbers" + canonical.tobytes()).hexdigest()
+    strings = pa.array(values, type=pa.large_string(), from_pandas=True)
+    lengths, data = hashlib.sha256(b"text"), hashlib.sha256()
+    for chunk in strings.chunks if isinstance(strings, pa.ChunkedArray) else [strings]:
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+        offsets = offsets[chunk.offset : chunk.offset + len(chunk) + 1]
+        lengths.update(np.diff(offsets).tobytes())
+        data.update(chunk.buffers()[2][offsets[0] : offsets[-1]] if len(chunk) else b"")
+    digest = hashlib.sha256(lengths.digest() + data.digest())
+    return digest.hexdigest()
+
+
 class KindOptions(TypedDict, total=False):
     """The optional keywords of :func:`make_table` and :func:`table_from_columns`."""
 
@@ -115,6 +169,7 @@ class KindOptions(TypedDict, total=False):
     categorical: Sequence[str]
     task: str
     first_line: int
+    exact: bool
 
 
 def make_table(
@@ -132,6 +187,7 @@ def make_table(
             the rule would drop them).
         task: ``auto``, ``classification`` or ``regression``.
         first_line: the file line of the first row, for messages (2 after a header).
+        exact: keep numbers as float64 (for :meth:`Table.legacy_fingerprint`), not float32.
 
     Raises:
         DataError: naming the source and the column, value or rule that failed.
@@ -152,6 +208,7 @@ def table_from_columns(
     categorical: Sequence[str] = (),
     task: str = "auto",
     first_line: int = 2,
+    exact: bool = False,
 ) -> Table:
     """:func:`make_table` of ``cells`` (column name -> cells as read, a Series or Arrow
     strings, in file order, checked by :func:`check_shape`), each column taken out of the
@@ -169,25 +226,61 @@ def table_from_columns(
     )
     overrides = Overrides(numeric, categorical)
     check_overrides(names, target, source, overrides)
-    kept: dict[str, pd.Series] = {}
-    kinds: dict[str, str] = {}
-    dropped: dict[str, str] = {}
+    built = _Columns(source, exact)
     for name in names:
         if name == target:
-            kept[name] = target_values
+            built.keep(name, target_values, column_digest(target_values))
             continue
         values = stripped(as_text(cells.pop(name)))
         found = column_kind(name, values, source=source, overrides=overrides, first_line=first_line)
-        if found.kind is not None:
-            kinds[name] = found.kind
-            numbers = found.numbers
-            kept[name] = missing_to_category(values) if numbers is None else pd.Series(numbers)
-        else:
-            dropped[name] = str(found.reason)
+        built.add(name, values, found)
         del values
         give_back_memory()
-    warn_dropped(source, dropped)
-    return Table(pd.DataFrame(kept), target, source, kinds, dropped, task, first_line)
+    warn_dropped(source, built.dropped)
+    return Table(
+        pd.DataFrame(built.kept),
+        target,
+        source,
+        built.kinds,
+        built.dropped,
+        task,
+        first_line,
+        built.notes,
+        built.digests,
+    )
+
+
+@dataclass
+class _Columns:
+    """The columns of a table being made, with their kinds, notes and digests."""
+
+    source: str
+    exact: bool
+    kept: dict[str, pd.Series] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    dropped: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+
+    def keep(self, name: str, values: pd.Series, digest: str) -> None:
+        self.kept[name], self.digests[name] = values, digest
+
+    def add(self, name: str, values: pd.Series, found: ColumnKind) -> None:
+        """Keep a feature column as its kind says (numbers as float32 unless ``exact``), or
+        record why it is dropped."""
+        if found.kind is None:
+            self.dropped[name] = str(found.reason)
+            return
+        self.kinds[name] = found.kind
+        if found.numbers is None:
+            categories = missing_to_category(values)
+            self.keep(name, categories, column_digest(categories))
+        else:
+            numbers = found.numbers if self.exact else found.numbers.astype(np.float32)
+            self.keep(name, pd.Series(numbers, copy=False), column_digest(found.numbers))
+        if found.odd is not None:
+            self.notes[name] = found.odd.note()
+            logger.warning("%s", found.odd.warning(self.source, name, found.kind))
 
 
 def resolve_target(columns: Sequence[str], target: str | None, source: str) -> str:

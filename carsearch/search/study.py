@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -11,6 +12,7 @@ from optuna.trial import TrialState
 
 from carsearch import plugins
 from carsearch.config import RunConfig
+from carsearch.data.prepare import same_data
 from carsearch.data.table import Table
 from carsearch.exceptions import StudyError
 from carsearch.search.space import textbook_params
@@ -84,7 +86,8 @@ def open_study(
             study.enqueue_trial(first, user_attrs={"origin": "textbook"}, skip_if_exists=True)
     else:
         _check_kinds(study.user_attrs.get(DATA_ATTR), table)
-        _check_resumable(config, stored, study.user_attrs.get(FINGERPRINT_ATTR), fingerprint)
+        stored_fingerprint = study.user_attrs.get(FINGERPRINT_ATTR)
+        _check_resumable(config, stored, lambda: same_data(stored_fingerprint, table, config))
         if config_record(stored) != stored:  # stored by a carsearch that kept the password
             study.set_user_attr(CONFIG_ATTR, config_record(stored))
     _record_plugins(study, chosen)
@@ -187,7 +190,7 @@ def _n_trials_in(storage: optuna.storages.BaseStorage, name: str) -> int:
 
 
 def _check_resumable(
-    config: RunConfig, stored: dict[str, Any], stored_fingerprint: str | None, fingerprint: str
+    config: RunConfig, stored: dict[str, Any], same_data: Callable[[], bool]
 ) -> None:
     current = config.to_dict()
     # Options added since the study was made take their defaults; carsearch 0.1 knew classes.
@@ -199,7 +202,7 @@ def _check_resumable(
             f"the study was made with {key}={stored.get(key)!r}, this run asks for "
             f"{key}={current.get(key)!r}; use the same settings to resume, or --study NEW_NAME"
         )
-    if stored_fingerprint is not None and stored_fingerprint != fingerprint:
+    if not same_data():
         raise StudyError(
             "the study was made from other data (its fingerprint differs); "
             "use --study NEW_NAME to search this data"

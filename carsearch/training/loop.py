@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from carsearch.data.prepare import Encoded
+from carsearch.data.prepare import Encoded, rows_of
 from carsearch.exceptions import TrainingError
 from carsearch.training.metrics import Scores, is_better
 from carsearch.training.tasks import Task
@@ -36,11 +36,12 @@ class Tensors:
 
     @classmethod
     def select(cls, encoded: Encoded, rows: np.ndarray, device: torch.device) -> Tensors:
-        """The rows ``rows`` of ``encoded`` on ``device``."""
+        """The rows ``rows`` of ``encoded`` on ``device``: on the CPU, a view of ``encoded``
+        when ``rows`` are consecutive (a prepared split's parts are), else a copy."""
         return cls(
-            torch.as_tensor(encoded.codes[rows], device=device),
-            torch.as_tensor(encoded.numbers[rows], device=device),
-            torch.as_tensor(encoded.y[rows], device=device),
+            torch.as_tensor(rows_of(encoded.codes, rows), device=device),
+            torch.as_tensor(rows_of(encoded.numbers, rows), device=device),
+            torch.as_tensor(rows_of(encoded.y, rows), device=device),
         )
 
 

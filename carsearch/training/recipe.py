@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from carsearch import plugins
-from carsearch.data.prepare import Encoded
+from carsearch.data.prepare import Encoded, rows_of
 from carsearch.models.network import NetworkSpec, fit_numeric_state
 from carsearch.training.schedulers import make_scheduler
 from carsearch.training.tasks import Task, make_task
@@ -29,7 +29,7 @@ class Recipe:
 
     def spec(self, encoded: Encoded, rows: np.ndarray) -> NetworkSpec:
         """The network spec, its numeric encoder fitted on ``rows`` (the training rows)."""
-        state = fit_numeric_state(encoded.schema, encoded.numbers[rows], self.params)
+        state = fit_numeric_state(encoded.schema, rows_of(encoded.numbers, rows), self.params)
         return NetworkSpec(self.model, self.params, self.embedding_dims, state)
 
     def task(self, encoded: Encoded, rows: np.ndarray, device: torch.device) -> Task:

@@ -97,12 +97,14 @@ def fitted(frame: pd.DataFrame, config: RunConfig) -> list[object]:
 def test_changing_a_test_row_changes_nothing_fitted() -> None:
     config = RunConfig(class_weight="balanced")
     frame = make_mixed_frame(300)
-    test_rows = prepare(config, make_table(frame, "label", source="mixed")).split.test
+    prepared = prepare(config, make_table(frame, "label", source="mixed"))
+    assert prepared.source_rows is not None
+    test_rows = prepared.source_rows[prepared.split.test]  # rows of ``frame``
     changed = frame.copy()
     changed.loc[test_rows, "income"] = "999999"
     changed.loc[test_rows, "city"] = "Atlantis"
     assert fitted(changed, config) == fitted(frame, config)
-    train_row = prepare(config, make_table(frame, "label", source="mixed")).split.train[0]
+    train_row = prepared.source_rows[prepared.split.train[0]]
     moved = frame.copy()
     moved.loc[train_row, "income"] = "999999"
     assert fitted(moved, config) != fitted(frame, config)  # the check can see a change
