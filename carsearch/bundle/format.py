@@ -5,7 +5,7 @@ A bundle is a folder of five files:
 * ``model.json``, the manifest: format version, versions, plugins, best parameters, the
   schema (categorical columns with their categories, numeric columns with their medians,
   classes), the numeric encoder's fitted statistics, test scores, data fingerprint, and the
-  sha256 of every other file;
+  sha256 of the weights, TorchScript and ONNX files;
 * ``weights.pt``, the :class:`~carsearch.models.network.Ensemble`'s ``state_dict``, read back
   with ``torch.load(..., weights_only=True)``;
 * ``model.torchscript.pt``, a TorchScript program for torch without carsearch;
