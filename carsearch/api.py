@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from carsearch.bundle.files import check_out_folder
+from carsearch.bundle.folders import check_out_folder
 from carsearch.config import DEFAULT_STORAGE, RunConfig
 from carsearch.data.describe import kinds_line
 from carsearch.data.prepare import default_study_name, prepare, same_data

@@ -22,7 +22,8 @@ from carsearch.bundle.artifacts import (
     publish,
     storage_identity,
 )
-from carsearch.bundle.files import check_out_folder, write_bundle
+from carsearch.bundle.files import write_bundle
+from carsearch.bundle.folders import check_out_folder
 from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared

@@ -22,6 +22,7 @@ import optuna
 from sqlalchemy.engine import URL, make_url
 
 from carsearch.bundle.format import MANIFEST, ONNX, TORCHSCRIPT, WEIGHTS, sha256
+from carsearch.bundle.integrity import INTEGRITY
 from carsearch.exceptions import BundleError
 from carsearch.names import file_name
 from carsearch.search.storage import sqlite_path, studies_dir
@@ -51,7 +52,7 @@ def publish(study: optuna.Study, bundle: Path, store: Path, *, trial: int) -> No
     previous = study.user_attrs.get(ARTIFACTS_ATTR) or {}
     known = previous.get("files", {}) if previous.get("store") == str(store) else {}
     uploaded: dict[str, dict[str, str]] = {}
-    for name in (MANIFEST, WEIGHTS, TORCHSCRIPT, ONNX):
+    for name in (MANIFEST, WEIGHTS, TORCHSCRIPT, ONNX, INTEGRITY):
         file = bundle / name
         if not file.is_file():
             continue

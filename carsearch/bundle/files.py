@@ -5,39 +5,49 @@ from __future__ import annotations
 import copy
 import io
 import json
+import logging
 import os
-import secrets
 import shutil
-import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from carsearch import plugins
+from carsearch.bundle.folders import check_out_folder, replace_folder, sibling
 from carsearch.bundle.format import (
-    FORMAT,
     MANIFEST,
+    MAX_FILE_BYTES,
     ONNX,
     TORCHSCRIPT,
     WEIGHTS,
     carsearch_version,
     make_manifest,
-    manifest_schema,
-    read_bytes,
-    read_manifest,
-    sha256,
+    open_manifest,
+)
+from carsearch.bundle.integrity import (
+    INTEGRITY,
+    Digest,
+    check_file,
+    digest_record,
+    digests,
+    read_checked,
+    seal_folder,
 )
 from carsearch.bundle.portable import save_onnx, save_torchscript
+from carsearch.bundle.validate import manifest_schema
 from carsearch.data.prepare import Prepared
 from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.exceptions import BundleError, PluginError
 from carsearch.models.network import Ensemble, NetworkSpec, build_network
 from carsearch.training.refit import Refit
 
-#: The most of a ``model.json`` read to tell whether a folder holds a bundle.
-MAX_MANIFEST_BYTES = 1 << 20
+logger = logging.getLogger("carsearch")
+#: A shell (see :func:`build_shell`) registers at most this many times the weights' tensors.
+SHELL_SLACK = 4
 
 
 @dataclass(frozen=True)
@@ -60,51 +70,81 @@ class Bundle:
 def read_bundle(path: str | Path) -> Bundle:
     """Read and check the bundle in folder ``path`` (format version 1 or 2).
 
+    Every file is checked against the bundle's integrity file (a bundle written before
+    carsearch wrote one loads with a warning), ``model.json`` against its bounds, and the
+    model is first built without memory (on torch's ``meta`` device) to check that the
+    weights fit it, so a manifest cannot make loading allocate more than its weights hold.
+
     Raises:
-        BundleError: a file is missing or changed, the manifest is malformed or of an
-            unknown format version, or the weights do not fit the manifest's parameters.
+        BundleError: a file is missing, changed or too large, the manifest is malformed, out
+            of bounds or of an unknown format version, or the weights do not fit the
+            manifest's parameters.
         PluginError: the bundle's model plugin is not installed.
     """
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest, seal = open_manifest(path)
+    if seal is None:
+        logger.warning(
+            "%s: no %s (a bundle written before carsearch wrote one): %s is not checked "
+            "against changes; export the study again to add it",
+            path,
+            INTEGRITY,
+            MANIFEST,
+        )
     schema = manifest_schema(manifest, path / MANIFEST)
-    state = read_weights(path, manifest)
+    state = read_weights(path, check_files(path, manifest, seal or {}))
     n_members = len({key.split(".")[1] for key in state if key.startswith("members.")})
     if n_members != manifest["n_members"]:
         raise BundleError(
             f"{path / WEIGHTS}: holds {n_members} ensemble members, {MANIFEST} says "
             f"{manifest['n_members']}"
         )
+    check_plugin(manifest, path)
+    shell = build_shell(manifest, schema, path, len(state))
+    if shell is not None:
+        load_weights(shell, state, manifest, path)
     model = build_ensemble(manifest, schema, path)
-    if manifest["format_version"] == 1:
-        state = upgrade_v1_state(state, model, manifest, path)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise BundleError(
-            f"{path / WEIGHTS}: the weights do not fit the model that {MANIFEST} describes "
-            f"({manifest['model']!r} with its params): {_first_line(error)}"
-        ) from None
+    load_weights(model, state, manifest, path)
     return Bundle(path=path, manifest=manifest, schema=schema, model=model.eval())
 
 
-def read_weights(path: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The ``state_dict`` in ``weights.pt``, after checking its sha256 against the manifest."""
+def check_files(path: Path, manifest: dict[str, Any], seal: dict[str, Digest]) -> list[Digest]:
+    """Check every file that the manifest or the integrity file records, but the manifest and
+    the weights; returns the weights' digests, checked when they are read.
+
+    A file the integrity file lists must be there; one only the manifest lists may be
+    absent (a version-1 bundle's TorchScript and ONNX files, which loading does not need).
+    """
+    recorded = digests(manifest["files"], path / MANIFEST, "files")
+    if WEIGHTS not in recorded:
+        raise BundleError(f"{path / MANIFEST}: field 'files' lists no {WEIGHTS}")
+    for name in sorted((set(recorded) | set(seal)) - {MANIFEST, WEIGHTS}):
+        file = path / name
+        if name in seal or os.path.lexists(file):
+            check_file(file, MAX_FILE_BYTES, _expected(name, recorded, seal))
+    return _expected(WEIGHTS, recorded, seal)
+
+
+def _expected(name: str, *records: dict[str, Digest]) -> list[Digest]:
+    return [record[name] for record in records if name in record]
+
+
+def read_weights(path: Path, expected: list[Digest]) -> dict[str, torch.Tensor]:
+    """The ``state_dict`` in ``weights.pt``, after checking it against ``expected``.
+
+    torch's safe unpickler refuses anything but tensors; its warnings (of a pickle protocol
+    it did not expect, say) are kept from the user, who gets one error line instead.
+    """
     file = path / WEIGHTS
-    data = read_bytes(file)
-    entry = manifest["files"].get(WEIGHTS)
-    expected = entry.get("sha256") if isinstance(entry, dict) else None
-    if sha256(data) != expected:
-        raise BundleError(
-            f"{file}: its sha256 differs from the one in {MANIFEST}; the weights were changed "
-            "or come from another bundle"
-        )
+    data = read_checked(file, MAX_FILE_BYTES, expected)
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # the safe unpickler raises many types on bad or hostile bytes
         raise BundleError(
-            f"{file}: not a weights file torch can load safely ({type(error).__name__}: "
-            f"{_first_line(error)})"
+            f"{file}: not a weights file torch can load safely ({type(error).__name__}); "
+            "it holds more than tensors, or is damaged"
         ) from None
     if not isinstance(state, dict) or not all(
         isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
@@ -113,15 +153,23 @@ def read_weights(path: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor
     return state
 
 
-def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ensemble:
-    """A fresh ensemble of the manifest's model plugin, parameters and size."""
-    name = manifest["model"]
+def check_plugin(manifest: dict[str, Any], path: Path) -> None:
+    """The manifest's model plugin loads.
+
+    Raises:
+        PluginError: it does not, with what the bundle was made with.
+    """
     try:
-        plugins.instance("models", name)
+        plugins.instance("models", manifest["model"])
     except PluginError as error:
         raise PluginError(
             f"{path}: the bundle's model plugin cannot be loaded: {error}{_made_with(manifest)}"
         ) from None
+
+
+def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ensemble:
+    """A fresh ensemble of the manifest's model plugin, parameters and size."""
+    name = manifest["model"]
     spec = NetworkSpec(
         name,
         manifest["params"],
@@ -130,14 +178,76 @@ def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ense
     )
     try:
         members = [build_network(spec, schema) for _ in range(manifest["n_members"])]
-    except (KeyError, ValueError, TypeError, AssertionError, IndexError) as error:
+    except _TooLarge:
+        raise
+    except Exception as error:  # a plugin's build may fail in any way on params it never made
         raise BundleError(
-            f"{path / MANIFEST}: its params do not build a {name!r} model ({error!r})"
+            f"{path / MANIFEST}: its params do not build a {name!r} model "
+            f"({type(error).__name__}: {_first_line(error)})"
         ) from None
-    if not members:
-        raise BundleError(f"{path / MANIFEST}: 'n_members' must be at least 1")
     mean, std = (float(v) for v in manifest.get("target_scale", [0.0, 1.0]))
     return Ensemble(members, task=schema.task, scale=(mean, std))
+
+
+def build_shell(
+    manifest: dict[str, Any], schema: Schema, path: Path, n_tensors: int
+) -> Ensemble | None:
+    """The manifest's ensemble on torch's ``meta`` device: shapes without memory, to check
+    the weights against before the real build. It stops once it has registered more
+    parameters and buffers than :data:`SHELL_SLACK` times the weights' ``n_tensors`` (a
+    module may register one twice, or keep a buffer out of its weights), so that a
+    manifest's huge counts (of layers, blocks...) cost no time either.
+    ``None`` for a plugin that cannot build on ``meta``: the real build checks that one.
+
+    Raises:
+        BundleError: the manifest's model needs more tensors than the weights hold.
+    """
+    created = 0
+
+    def count(module: nn.Module, name: str, tensor: torch.Tensor | None) -> None:
+        nonlocal created
+        if tensor is not None and tensor.is_meta:
+            created += 1
+            if created > SHELL_SLACK * n_tensors + 16:
+                raise _TooLarge
+
+    hooks = [
+        nn.modules.module.register_module_parameter_registration_hook(count),
+        nn.modules.module.register_module_buffer_registration_hook(count),
+    ]
+    try:
+        with torch.device("meta"):
+            return build_ensemble(manifest, schema, path)
+    except _TooLarge:
+        raise BundleError(
+            f"{path / WEIGHTS}: the weights do not fit the model that {MANIFEST} describes "
+            f"({manifest['model']!r} with its params): it has more than the weights' "
+            f"{n_tensors} tensors"
+        ) from None
+    except BundleError:
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+class _TooLarge(Exception):
+    """A model on ``meta`` outgrew the weights (raised through the plugin's build)."""
+
+
+def load_weights(
+    model: Ensemble, state: dict[str, torch.Tensor], manifest: dict[str, Any], path: Path
+) -> None:
+    """Load ``state`` into ``model`` (on ``meta``: only check that it fits)."""
+    if manifest["format_version"] == 1:
+        state = upgrade_v1_state(state, model, manifest, path)
+    try:
+        model.load_state_dict(state, strict=True, assign=model.scale.is_meta)
+    except RuntimeError as error:
+        raise BundleError(
+            f"{path / WEIGHTS}: the weights do not fit the model that {MANIFEST} describes "
+            f"({manifest['model']!r} with its params): {_first_line(error)}"
+        ) from None
 
 
 def upgrade_v1_state(
@@ -191,12 +301,13 @@ def write_bundle(
     staging: Path | None = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        made = _sibling(out, "partial")
+        made = sibling(out, "partial")
         made.mkdir()  # a fresh name: fails rather than reuse a folder carsearch did not make
         staging = made
         manifest = _write_files(staging, prepared, final, extra or {})
         (staging / MANIFEST).write_bytes(json.dumps(manifest, indent=2).encode())
-        _replace_folder(staging, out)
+        seal_folder(staging)  # last: it lists every other file
+        replace_folder(staging, out)
     except OSError as error:
         kept = "the previous bundle there is unchanged" if out.exists() else "nothing was written"
         raise BundleError(
@@ -206,42 +317,6 @@ def write_bundle(
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)  # made above: only carsearch's files
     return out
-
-
-def check_out_folder(out: str | Path) -> Path:
-    """``out`` resolved, if a bundle may be written there: a missing or empty folder, or a
-    carsearch bundle (a ``model.json`` of format ``carsearch-bundle``), which it replaces.
-
-    Raises:
-        BundleError: ``out`` is a file, or a folder holding anything else (the working
-            folder, a folder of the user's files, the studies folder); nothing is touched.
-    """
-    out = Path(out).resolve()
-    if not out.exists():
-        return out
-    if not out.is_dir():
-        raise BundleError(f"{out}: exists and is not a folder; choose another --out")
-    if any(out.iterdir()) and not is_bundle_folder(out):
-        raise BundleError(
-            f"{out}: holds files that are not a carsearch bundle (no {MANIFEST} of format "
-            f"{FORMAT!r}); a bundle replaces its folder, so choose a new or empty one for --out"
-        )
-    return out
-
-
-def is_bundle_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds a carsearch bundle's ``model.json`` (read at most
-    :data:`MAX_MANIFEST_BYTES` of it; the rest of the bundle is not checked)."""
-    file = folder / MANIFEST
-    try:
-        if not stat.S_ISREG(file.stat().st_mode):
-            return False  # a FIFO or a device would block or never end
-        with file.open("rb") as handle:
-            data = handle.read(MAX_MANIFEST_BYTES + 1)
-        record = json.loads(data) if len(data) <= MAX_MANIFEST_BYTES else None
-    except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(record, dict) and record.get("format") == FORMAT
 
 
 def _write_files(
@@ -263,7 +338,7 @@ def _write_files(
         "onnx": save_onnx(model, example, folder / ONNX, output=output, scale=scale),
     }
     files = {
-        name: _file_record(folder / name)
+        name: digest_record(folder / name)
         for name in (WEIGHTS, TORCHSCRIPT, ONNX)
         if (folder / name).is_file()
     }
@@ -279,28 +354,10 @@ def inputs_of_test_rows(prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]
     )
 
 
-def _replace_folder(staging: Path, out: Path) -> None:
-    """Rename ``staging`` to ``out``; an old ``out`` (checked again: a bundle) is first moved
-    aside to a new name of its own, then removed."""
-    if not check_out_folder(out).exists():
-        os.replace(staging, out)
-        return
-    old = _sibling(out, "old")
-    os.rename(out, old)
-    os.replace(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _sibling(out: Path, kind: str) -> Path:
-    """A fresh hidden name next to ``out`` (``.best.partial-PID-RANDOM``): never one that a
-    folder already has, so what is later removed there is only what carsearch put there."""
-    return out.with_name(f".{out.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
-
-
-def _file_record(file: Path) -> dict[str, Any]:
-    data = file.read_bytes()
-    return {"sha256": sha256(data), "bytes": len(data)}
-
-
 def _first_line(error: BaseException) -> str:
-    return str(error).strip().partition("\n")[0][:300]
+    """The error's first line that says something: torch's state_dict errors begin with
+    ``Error(s) in loading state_dict for Ensemble:``, the detail on the next line."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return lines[1][:300]
+    return lines[0][:300] if lines else ""

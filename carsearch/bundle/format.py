@@ -1,25 +1,27 @@
 """The export bundle's format: its files and its manifest, written and read in one place.
 
-A bundle is a folder of four files:
+A bundle is a folder of five files:
 
 * ``model.json``, the manifest: format version, versions, plugins, best parameters, the
   schema (categorical columns with their categories, numeric columns with their medians,
   classes), the numeric encoder's fitted statistics, test scores, data fingerprint, and the
-  sha256 of every other file;
+  sha256 of the weights, TorchScript and ONNX files;
 * ``weights.pt``, the :class:`~carsearch.models.network.Ensemble`'s ``state_dict``, read back
   with ``torch.load(..., weights_only=True)``;
 * ``model.torchscript.pt``, a TorchScript program for torch without carsearch;
-* ``model.onnx``, written only when ONNX Runtime agrees with PyTorch on the test rows.
+* ``model.onnx``, written only when ONNX Runtime agrees with PyTorch on the test rows;
+* ``integrity.json``, written last: the sha256 and size of every other file, ``model.json``
+  included (:mod:`carsearch.bundle.integrity`).
 
-Every way a bundle can be broken (a missing file, malformed JSON, an unknown format
-version, weights that are not the manifest's or do not fit its parameters) raises
-:class:`~carsearch.exceptions.BundleError`.
+Every way a bundle can be broken (a missing, changed or oversized file, malformed or too
+deeply nested JSON, a field out of its bounds (:mod:`carsearch.bundle.validate`), an
+unknown format version, weights that are not the manifest's or do not fit its parameters)
+raises :class:`~carsearch.exceptions.BundleError`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from carsearch.bundle.integrity import INTEGRITY, Digest, read_checked, read_seal
+from carsearch.bundle.validate import check_manifest, parse_json
 from carsearch.data.prepare import Prepared
-from carsearch.data.schema import CLASSIFICATION, Schema
+from carsearch.data.schema import CLASSIFICATION
 from carsearch.exceptions import BundleError
 from carsearch.plugins import describe
 from carsearch.training.refit import Refit
@@ -41,25 +45,11 @@ MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
 TORCHSCRIPT = "model.torchscript.pt"
 ONNX = "model.onnx"
-#: Manifest fields a reader needs, with their JSON types (both versions).
-REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "model": str,
-    "params": dict,
-    "embedding_dims": list,
-    "n_members": int,
-    "schema": dict,
-    "classes": list,
-    "most_frequent": dict,
-    "files": dict,
-}
+#: Size limits, checked before reading: the manifest, and each other file (weights, ...).
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_FILE_BYTES = 2 << 30
 #: Test ``[true, predicted]`` pairs a regression bundle keeps for its report.
 MAX_POINTS = 1000
-#: Fields version 2 added.
-REQUIRED_V2: dict[str, type | tuple[type, ...]] = {
-    "task": str,
-    "numeric_state": (dict, type(None)),
-    "target_scale": list,
-}
 #: What the TorchScript program and ONNX file take and give, as the manifest says it.
 INPUTS = {
     "codes": "int64 (rows, categorical columns): each value's index in its column's "
@@ -145,60 +135,41 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    """The checked manifest of the bundle in ``path``."""
+    """The checked manifest of the bundle in ``path``.
+
+    Raises:
+        BundleError: no such folder, or the manifest is missing, changed since export (its
+            integrity file says), malformed, out of bounds or of an unknown format version.
+    """
+    return open_manifest(path)[0]
+
+
+def open_manifest(path: Path) -> tuple[dict[str, Any], dict[str, Digest] | None]:
+    """The checked manifest of the bundle in ``path``, and the digests its integrity file
+    records (``None`` for a bundle written before integrity files)."""
     if not path.is_dir():
         raise BundleError(f"{path}: no such bundle folder")
+    seal = read_seal(path)
+    if seal is not None and MANIFEST not in seal:
+        raise BundleError(f"{path / INTEGRITY}: lists no {MANIFEST}")
     file = path / MANIFEST
-    text = read_bytes(file).decode("utf-8", errors="replace")
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BundleError(
-            f"{file}: malformed JSON ({error.msg} at line {error.lineno}, column {error.colno})"
-        ) from None
+    expected = [seal[MANIFEST]] if seal is not None else []
+    record = parse_json(read_checked(file, MAX_MANIFEST_BYTES, expected), file)
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise BundleError(f'{file}: not a carsearch bundle manifest (no "format": {FORMAT!r})')
     version = record.get("format_version")
-    if version not in READABLE_VERSIONS:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise BundleError(
-            f"{file}: format version {version!r} is not one this carsearch reads "
+            f"{file}: format version {str(version)[:50]} is not one this carsearch reads "
             f"({', '.join(map(str, READABLE_VERSIONS))}); export the study again, or install "
-            f"the carsearch that wrote it ({record.get('carsearch_version', 'unknown version')})"
+            f"the carsearch that wrote it ({str(record.get('carsearch_version'))[:50]})"
         )
-    required = REQUIRED if version == 1 else {**REQUIRED, **REQUIRED_V2}
-    for key, kind in required.items():
-        if not isinstance(record.get(key), kind):
-            raise BundleError(f"{file}: field {key!r} is missing or malformed")
-    return record
-
-
-def manifest_schema(manifest: dict[str, Any], file: Path) -> Schema:
-    """The manifest's schema, checked against its class list."""
-    try:
-        schema = Schema.from_dict(manifest["schema"])
-    except (KeyError, TypeError, AttributeError, ValueError) as error:
-        raise BundleError(f"{file}: field 'schema' is malformed ({error!r})") from None
-    if list(schema.classes) != manifest["classes"]:
-        raise BundleError(f"{file}: 'classes' differs from the schema's classes")
-    if len(manifest["embedding_dims"]) != len(schema.columns):
-        raise BundleError(f"{file}: 'embedding_dims' needs one width per schema column")
-    frequent = manifest["most_frequent"]
-    if any(frequent.get(column.name) not in column.categories for column in schema.columns):
-        raise BundleError(f"{file}: 'most_frequent' needs one known category per column")
-    return schema
+    check_manifest(record, file, version)
+    return record, seal
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def read_bytes(file: Path) -> bytes:
-    try:
-        return file.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(f"{file}: missing; the bundle is incomplete, export it again") from None
-    except OSError as error:
-        raise BundleError(f"{file}: cannot read ({error.strerror})") from None
 
 
 def carsearch_version() -> str:

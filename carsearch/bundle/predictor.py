@@ -6,7 +6,8 @@ missing one is the category ``<missing>``); one not seen in training is ``<unkno
 the model learned from the categories too rare in training to have codes of their own, or,
 with ``unseen="error"``, an error naming the column and the value (``"most_frequent"``
 reads it as its column's most frequent training value instead). A numeric value may be any
-finite number, or missing; text there is an error naming the column, the row and the value.
+number float32 holds (as in training), or missing; text, ``inf`` or a number beyond
+float32's range there is an error naming the column, the row and the value.
 """
 
 from __future__ import annotations
@@ -146,10 +147,7 @@ class Predictor:
             )
         except DataError as error:
             raise DataError(f"{error}{self._v1_hint()}") from None
-        # A number beyond float32's range becomes infinite, which the model clips to the
-        # training range as it clips any large number: no warning for it.
-        with np.errstate(over="ignore"):
-            return codes, encode_numbers(frame, self.schema_, first_line=first_line)
+        return codes, encode_numbers(frame, self.schema_, first_line=first_line)
 
     def _forward(self, X: Any, first_line: int | None) -> np.ndarray:
         codes, numbers = self.encode(X, first_line=first_line)

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from carsearch.data.kinds import parse_numbers
+from carsearch.data.kinds import first_unusable, parse_numbers
 from carsearch.data.schema import (
     CLASSIFICATION,
     REGRESSION,
@@ -89,9 +89,10 @@ def encode_numbers(
     """float32 ``(rows, numeric columns)``, NaN where a value is missing.
 
     Raises:
-        DataError: a column is missing, or holds text or an infinite value (naming the
-            column, where it is: the file line when ``first_line`` says where the file's rows
-            start, else the row's index label, and the value).
+        DataError: a column is missing, or holds text, an infinite value or one beyond
+            float32's range (naming the column, where it is: the file line when
+            ``first_line`` says where the file's rows start, else the row's index label, and
+            the value).
     """
     numbers = np.empty((len(frame), len(schema.numeric)), dtype=np.float32)
     for j, column in enumerate(schema.numeric):
@@ -101,12 +102,13 @@ def encode_numbers(
             failed = np.isinf(parsed)
         else:
             parsed, failed = parse_numbers(values)
-        if failed.any():
-            row = int(np.flatnonzero(failed)[0])
+        unusable = first_unusable(parsed, failed)
+        if unusable is not None:
+            row, problem = unusable
             where = f"line {row + first_line}" if first_line else f"row {frame.index[row]!r}"
             raise DataError(
                 f"{source}: column {column.name!r} is numeric, but {where} holds "
-                f"{values.iloc[row]!r}, not a finite number"
+                f"{values.iloc[row]!r}, {problem}"
             )
         numbers[:, j] = parsed
     return numbers

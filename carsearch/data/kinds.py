@@ -178,19 +178,27 @@ def check_finite(
         DataError: ``"{what}, but line N holds VALUE, ..."`` for the first value that is
             text, infinite or beyond float32's range, its line counted from ``first_line``.
     """
+    unusable = first_unusable(numbers, failed)
+    if unusable is not None:
+        row, problem = unusable
+        value = values.iloc[row]
+        raise DataError(f"{what}, but line {row + first_line} holds {value!r}, {problem}")
+    return numbers
+
+
+def first_unusable(numbers: np.ndarray, failed: np.ndarray) -> tuple[int, str] | None:
+    """The first value of a parsed column (``numbers``, ``failed`` from :func:`parse_numbers`)
+    that is text or infinite, or beyond float32's range, and what is wrong with it; ``None``
+    when every value is missing or a number the models' float32 holds."""
     if failed.any():
-        row = int(np.flatnonzero(failed)[0])
-        raise DataError(
-            f"{what}, but line {row + first_line} holds {values.iloc[row]!r}, not a finite number"
-        )
+        return int(np.flatnonzero(failed)[0]), "not a finite number"
     huge = np.abs(np.nan_to_num(numbers)) > FLOAT32_MAX
     if huge.any():
-        row = int(np.flatnonzero(huge)[0])
-        raise DataError(
-            f"{what}, but line {row + first_line} holds {values.iloc[row]!r}, beyond the "
-            f"±{FLOAT32_MAX:.1e} that the models compute in (float32); rescale the column"
+        return int(np.flatnonzero(huge)[0]), (
+            f"beyond the ±{FLOAT32_MAX:.1e} that the models compute in (float32); "
+            "rescale the column"
         )
-    return numbers
+    return None
 
 
 def check_overrides(columns: Sequence[str], target: str, source: str, overrides: Overrides) -> None:

@@ -99,3 +99,25 @@ def test_carsearch_predict_names_the_file_line(
     assert capsys.readouterr().err == (
         "error: input: column 'age' is numeric, but line 4 holds 'forty', not a finite number\n"
     )
+
+
+@pytest.mark.parametrize("value", ["1e300", "-1e300", "3.5e38"])
+def test_a_number_beyond_float32_is_one_line_naming_the_column_as_in_training(
+    mixed: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    from carsearch.cli import main
+
+    result, frame = mixed
+    rows = frame.drop(columns=["label"]).head(4).copy()
+    rows.loc[1, "income"] = value
+    model = carsearch.load(result.bundle)
+    for given in (rows, rows.assign(income=rows["income"].astype(float))):  # text, or floats
+        with pytest.raises(DataError, match=r"column .income. is numeric, but row 1 .*float32"):
+            model.predict(given)
+    path = tmp_path / "rows.csv"
+    rows.to_csv(path, index=False)
+    assert main(["predict", "--model", str(result.bundle), "--input", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: input: column 'income' is numeric, but line 3 holds ")
+    assert "beyond the ±3.4e+38 that the models compute in (float32)" in err
+    assert err.count("\n") == 1

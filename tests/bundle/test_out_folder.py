@@ -17,7 +17,7 @@ import pytest
 
 import carsearch
 from carsearch import BundleError, RunConfig
-from carsearch.bundle.files import MAX_MANIFEST_BYTES, check_out_folder
+from carsearch.bundle.folders import MAX_MANIFEST_BYTES, check_out_folder
 from carsearch.bundle.format import FORMAT, MANIFEST, WEIGHTS
 from carsearch.cli import main
 from helpers import tiny_config

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import shutil
 import sqlite3
+import warnings
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -19,7 +21,8 @@ import torch
 import carsearch
 from carsearch import BundleError, ConfigError, DataError, PluginError, StudyError
 from carsearch.bundle.artifacts import BUNDLE_ATTR, storage_identity
-from carsearch.bundle.format import MANIFEST, WEIGHTS, sha256
+from carsearch.bundle.format import MANIFEST, TORCHSCRIPT, WEIGHTS, sha256
+from carsearch.bundle.integrity import INTEGRITY, seal_folder
 from carsearch.bundle.predictor import Predictor, clean_features, load, load_best
 from carsearch.cli import main
 from carsearch.data.schema import MISSING, UNKNOWN, Column, Schema
@@ -173,16 +176,50 @@ def test_predict_reports_unseen_values_in_one_line(
 
 
 def edit_manifest(bundle: Path, change: Callable[[dict], object]) -> None:
+    """Change model.json and its integrity record, as someone editing both would: the
+    integrity file is a checksum, not a signature, so the manifest's own checks must hold."""
+    tamper_manifest(bundle, change)
+    seal_folder(bundle)
+
+
+def tamper_manifest(bundle: Path, change: Callable[[dict], object]) -> None:
+    """Change model.json alone, written as carsearch writes it (same layout)."""
     manifest = json.loads((bundle / MANIFEST).read_text())
     change(manifest)
-    (bundle / MANIFEST).write_text(json.dumps(manifest))
+    (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+def reverse_classes(manifest: dict) -> None:
+    manifest["classes"].reverse()
+    manifest["schema"]["classes"].reverse()
+
+
+def flip_a_byte(file: Path) -> None:
+    """The same size, one byte changed: only the sha256 can tell."""
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 1
+    file.write_bytes(bytes(data))
+
+
+def write_sealed(bundle: Path, name: str, data: bytes) -> None:
+    (bundle / name).write_bytes(data)
+    seal_folder(bundle)
+
+
+def replace_with(file: Path, make: Callable[[Path], object]) -> None:
+    file.unlink()
+    make(file)
+
+
+def many_layers(manifest: dict) -> None:
+    manifest["params"].update(n_layers=900, **{f"n_units_l{i}": 8 for i in range(900)})
 
 
 def replace_weights(bundle: Path, payload: object) -> None:
     """Weights the manifest vouches for (its checksum updated), so loading gets to read them."""
-    torch.save(payload, bundle / WEIGHTS)
-    digest = sha256((bundle / WEIGHTS).read_bytes())
-    edit_manifest(bundle, lambda m: m["files"][WEIGHTS].update(sha256=digest))
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_weights(bundle, buffer.getvalue())
 
 
 class Payload:
@@ -198,8 +235,8 @@ class Payload:
 BROKEN: dict[str, tuple[Callable[[Path], object], str]] = {
     "no folder": (lambda b: shutil.rmtree(b), "no such bundle folder"),
     "no manifest": (lambda b: (b / MANIFEST).unlink(), "model.json: missing"),
-    "malformed JSON": (lambda b: (b / MANIFEST).write_text('{"format": '), "malformed JSON"),
-    "not an object": (lambda b: (b / MANIFEST).write_text("[1, 2]"), "not a carsearch bundle"),
+    "malformed JSON": (lambda b: write_sealed(b, MANIFEST, b'{"format": '), "malformed JSON"),
+    "not an object": (lambda b: write_sealed(b, MANIFEST, b"[1, 2]"), "not a carsearch bundle"),
     "unknown version": (
         lambda b: edit_manifest(b, lambda m: m.update(format_version=99)),
         "format version 99 is not one this carsearch reads",
@@ -210,12 +247,12 @@ BROKEN: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "malformed schema": (
         lambda b: edit_manifest(b, lambda m: m.update(schema={"columns": 3})),
-        "'schema' is malformed",
+        "'schema.columns' is malformed",
     ),
     "no weights": (lambda b: (b / WEIGHTS).unlink(), "weights.pt: missing"),
     "changed weights": (
         lambda b: (b / WEIGHTS).write_bytes((b / WEIGHTS).read_bytes()[:-9]),
-        "sha256 differs",
+        "bytes where model.json records .*; the file was changed since export",
     ),
     "weights of other params": (
         lambda b: edit_manifest(b, lambda m: m["params"].update(n_layers=1, n_units_l0=9)),
@@ -230,7 +267,96 @@ BROKEN: dict[str, tuple[Callable[[Path], object], str]] = {
         lambda b: replace_weights(b, {"x": Payload(b.parent / "pwned")}),
         "not a weights file torch can load safely",
     ),
+    "pickled code, plain pickle": (  # torch warned of its protocol before refusing it
+        lambda b: write_weights(b, pickle.dumps({"x": Payload(b.parent / "pwned")}, protocol=4)),
+        "not a weights file torch can load safely",
+    ),
+    "reversed classes": (
+        lambda b: tamper_manifest(b, reverse_classes),
+        "model.json: its sha256 differs from the one integrity.json records",
+    ),
+    "edited model.json": (
+        lambda b: tamper_manifest(b, lambda m: m["params"].update(n_units_l0=9)),
+        "model.json: .*integrity.json records.*the file was changed since export",
+    ),
+    "edited torchscript": (
+        lambda b: flip_a_byte(b / TORCHSCRIPT),
+        "model.torchscript.pt: its sha256 differs",
+    ),
+    "integrity file not ours": (
+        lambda b: (b / INTEGRITY).write_text("[]"),
+        "not a carsearch integrity file",
+    ),
+    "integrity file without model.json": (
+        lambda b: edit_integrity(b, lambda files: files.pop(MANIFEST)),
+        "integrity.json: lists no model.json",
+    ),
+    "sealed file missing": (lambda b: (b / TORCHSCRIPT).unlink(), "torchscript.pt: missing"),
+    "huge layer size": (
+        lambda b: edit_manifest(b, lambda m: m["params"].update(n_units_l0=10**12)),
+        "'params.n_units_l0' is malformed: it must be a whole number from",
+    ),
+    "large layer size": (  # within bounds, but not the weights' (checked without memory)
+        lambda b: edit_manifest(b, lambda m: m["params"].update(n_units_l0=10**6)),
+        r"do not fit the model .*torch.Size\(\[1000000,",
+    ),
+    "negative layer size": (
+        lambda b: edit_manifest(b, lambda m: m["params"].update(n_units_l0=-5)),
+        "params do not build a 'mlp' model .*negative dimension",
+    ),
+    "more layers than the weights": (
+        lambda b: edit_manifest(b, many_layers),
+        "more than the weights' .* tensors",
+    ),
+    "huge embedding width": (
+        lambda b: edit_manifest(b, lambda m: m.update(embedding_dims=[10**9] * 4)),
+        r"'embedding_dims\[0\]' is malformed",
+    ),
+    "huge member count": (
+        lambda b: edit_manifest(b, lambda m: m.update(n_members=10**6)),
+        "'n_members' is malformed",
+    ),
+    "3-value target_scale": (
+        lambda b: edit_manifest(b, lambda m: m.update(target_scale=[0.0, 1.0, 2.0])),
+        "'target_scale' is malformed: it must be a list of exactly 2 numbers",
+    ),
+    "repeated classes": (
+        lambda b: edit_manifest(b, lambda m: m.update(classes=["no", "no", "yes"])),
+        "'classes' is malformed: it must be distinct names",
+    ),
+    "fewer classes than the weights": (
+        lambda b: edit_manifest(b, lambda m: (m["classes"].pop(), m["schema"]["classes"].pop())),
+        r"do not fit the model .*torch.Size\(\[2,",
+    ),
+    "100k-deep nesting": (
+        lambda b: write_sealed(b, MANIFEST, b"[" * 100_000 + b"]" * 100_000),
+        "JSON nested more than 64 levels deep",
+    ),
+    "65-deep nesting": (
+        lambda b: write_sealed(b, MANIFEST, b"[" * 65 + b"]" * 65),
+        "JSON nested more than 64 levels deep",
+    ),
+    "weights a pipe": (
+        lambda b: replace_with(b / WEIGHTS, os.mkfifo),
+        "weights.pt: not a regular file",
+    ),
+    "torchscript a folder": (
+        lambda b: replace_with(b / TORCHSCRIPT, os.mkdir),
+        "model.torchscript.pt: not a regular file",
+    ),
 }
+
+
+def write_weights(bundle: Path, data: bytes) -> None:
+    (bundle / WEIGHTS).write_bytes(data)
+    digest = sha256(data)
+    edit_manifest(bundle, lambda m: m["files"][WEIGHTS].update(sha256=digest, bytes=len(data)))
+
+
+def edit_integrity(bundle: Path, change: Callable[[dict], object]) -> None:
+    record = json.loads((bundle / INTEGRITY).read_text())
+    change(record["files"])
+    (bundle / INTEGRITY).write_text(json.dumps(record))
 
 
 @pytest.mark.parametrize("case", BROKEN)
@@ -241,8 +367,12 @@ def test_a_broken_bundle_is_a_clear_error(
     shutil.copytree(bundle, broken)
     breaks, message = BROKEN[case]
     breaks(broken)
-    with pytest.raises(BundleError, match=message):
-        load(broken)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        with pytest.raises(BundleError, match=message) as raised:
+            load(broken)
+    assert not warned, [str(w.message) for w in warned]
+    assert "\n" not in str(raised.value)
     data = tmp_path / "cars.csv"
     make_frame(5).to_csv(data, index=False)
     assert main(["predict", "--model", str(broken), "--input", str(data)]) == 1
