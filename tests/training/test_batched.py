@@ -10,7 +10,12 @@ import torch
 
 from carsearch import RunConfig
 from carsearch.data.prepare import Prepared, prepare
-from carsearch.models.network import build_network
+from carsearch.exceptions import TrainingError
+from carsearch.models.batched import BatchedMLP
+from carsearch.models.embedding import FusedEmbedding
+from carsearch.models.inputs import Inputs
+from carsearch.models.mlp import MLP
+from carsearch.models.network import Network, build_network
 from carsearch.search.space import suggest
 from carsearch.training.batched import Member, fit_batched, group_key
 from carsearch.training.device import seed_everything
@@ -169,3 +174,57 @@ def test_a_member_does_not_depend_on_its_neighbours(setup: tuple[RunConfig, Prep
     two = batched_losses(setup[1], second, [5, 6])
     assert flat(one[0]) == pytest.approx(flat(two[0]), rel=1e-6, abs=1e-7)
     assert one[1] != two[1]
+
+
+def test_a_pruned_member_leaves_and_the_others_go_on_as_alone(
+    setup: tuple[RunConfig, Prepared],
+) -> None:
+    recipes = [recipe_of(setup), recipe_of(setup, adam_lr=1e-2), recipe_of(setup, dropout=0.0)]
+
+    def prune_at_two(epoch: int, loss: float, scores: dict[str, float]) -> None:
+        if epoch == 2:
+            raise optuna.TrialPruned("pruned at epoch 2")
+
+    members = [Member(recipes[0], 1), Member(recipes[1], 2, prune_at_two), Member(recipes[2], 3)]
+    train, val = tensors(setup[1])
+    fit_batched(
+        members,
+        setup[1].search,
+        setup[1].split.train,
+        train,
+        val,
+        device=torch.device("cpu"),
+        max_epochs=EPOCHS,
+    )
+    assert isinstance(members[1].error, optuna.TrialPruned)
+    assert [epoch for epoch, _, _ in members[1].result.history] == [1, 2]
+    for member in (members[0], members[2]):
+        assert member.error is None
+        got = [(loss, s["log_loss"]) for _, loss, s in member.result.history]
+        assert_close(got, lone_losses(setup[1], member.recipe, member.seed))
+
+
+def test_a_linear_member_without_hidden_layers_matches_its_lone_network() -> None:
+    torch.manual_seed(0)
+    lone = [
+        Network(
+            Inputs(FusedEmbedding([3, 4], [2, 3]), None),
+            MLP(5, [], 2, dropout=0.0, batch_norm=False),
+        )
+        for _ in range(3)
+    ]
+    batched = BatchedMLP(lone).eval()
+    codes = torch.randint(0, 3, (6, 2))
+    want = torch.stack([network.eval()(codes, torch.zeros(6, 0)) for network in lone])
+    got = batched(codes.expand(3, -1, -1), torch.zeros(3, 6, 0))
+    torch.testing.assert_close(got, want)
+
+
+def test_members_of_different_shapes_are_refused() -> None:
+    inputs = [Inputs(FusedEmbedding([3], [2]), None) for _ in range(2)]
+    networks = [
+        Network(inputs[0], MLP(2, [4], 2, dropout=0.0, batch_norm=False)),
+        Network(inputs[1], MLP(2, [8], 2, dropout=0.0, batch_norm=False)),
+    ]
+    with pytest.raises(TrainingError, match="share one shape"):
+        BatchedMLP(networks)
