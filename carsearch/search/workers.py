@@ -282,10 +282,12 @@ def _interrupt_once(received: list[int]) -> None:
 
 def _report(process: BaseProcess, receive: Connection) -> str | None:
     """What went wrong in a finished worker, or ``None``."""
-    if receive.poll():
-        message, trace = receive.recv()
-        if message is not None:
-            logger.debug("%s failed:\n%s", process.name, trace)
+    try:
+        message, trace = receive.recv() if receive.poll() else (None, None)
+    except EOFError:  # killed before it could say anything (SIGKILL): its pipe closed empty
+        message, trace = None, None
+    if message is not None:
+        logger.debug("%s failed:\n%s", process.name, trace)
         return message if isinstance(message, str) else None
     code = process.exitcode
     if code is None or code == 0:

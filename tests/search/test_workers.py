@@ -20,7 +20,7 @@ from carsearch.search.workers import (
     threads_per_worker,
     worker_specs,
 )
-from helpers import raise_in_worker
+from helpers import kill_worker, raise_in_worker
 
 
 @pytest.mark.parametrize(
@@ -110,6 +110,25 @@ def test_a_worker_error_surfaces_in_the_parent(fast_config: RunConfig) -> None:
     )
     with pytest.raises(CarsearchError, match=r"2 of 2 workers failed: worker 0: RuntimeError"):
         run_workers(study, config, prepared, callbacks=(raise_in_worker,))
+
+
+@pytest.mark.slow
+def test_workers_killed_outright_are_named_in_one_error(fast_config: RunConfig) -> None:
+    # A worker killed by SIGKILL sends nothing: its closed pipe must not end the parent
+    # in an EOFError traceback.
+    config = fast_config.replace(jobs=2, n_trials=6)
+    prepared = prepare(config)
+    study = open_study(
+        config,
+        storage=make_storage(config.storage, trial_budget=config.n_trials),
+        name=default_study_name(config),
+        table=prepared.table,
+    )
+    expected = r"2 of 2 workers failed: worker 0: killed by SIGKILL; worker 1: killed by SIGKILL"
+    with pytest.raises(CarsearchError, match=expected):
+        run_workers(study, config, prepared, callbacks=(kill_worker,))
+    counts = count_trials(study)  # each stored its first trial before it was killed
+    assert (counts["complete"] + counts["pruned"], counts["running"]) == (2, 0), counts
 
 
 def test_workers_refuse_an_in_memory_study(fast_config: RunConfig) -> None:
