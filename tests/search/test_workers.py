@@ -9,7 +9,7 @@ import pytest
 
 import carsearch
 from carsearch import RunConfig
-from carsearch.data.prepare import default_study_name, prepare
+from carsearch.data.prepare import Prepared, default_study_name, prepare
 from carsearch.exceptions import CarsearchError, ConfigError
 from carsearch.search.storage import make_storage
 from carsearch.search.study import count_trials, open_study
@@ -98,9 +98,8 @@ def test_three_postgresql_workers_join_one_study(fast_config: RunConfig, postgre
             pass  # the run failed before it made the study
 
 
-@pytest.mark.slow
-def test_a_worker_error_surfaces_in_the_parent(fast_config: RunConfig) -> None:
-    config = fast_config.replace(jobs=2, n_trials=6)
+def prepared_study(config: RunConfig) -> tuple[Prepared, optuna.Study]:
+    """The prepared table and opened study that :func:`run_workers` takes."""
     prepared = prepare(config)
     study = open_study(
         config,
@@ -108,6 +107,13 @@ def test_a_worker_error_surfaces_in_the_parent(fast_config: RunConfig) -> None:
         name=default_study_name(config),
         table=prepared.table,
     )
+    return prepared, study
+
+
+@pytest.mark.slow
+def test_a_worker_error_surfaces_in_the_parent(fast_config: RunConfig) -> None:
+    config = fast_config.replace(jobs=2, n_trials=6)
+    prepared, study = prepared_study(config)
     with pytest.raises(CarsearchError, match=r"2 of 2 workers failed: worker 0: RuntimeError"):
         run_workers(study, config, prepared, callbacks=(raise_in_worker,))
 
@@ -117,13 +123,7 @@ def test_workers_killed_outright_are_named_in_one_error(fast_config: RunConfig) 
     # A worker killed by SIGKILL sends nothing: its closed pipe must not end the parent
     # in an EOFError traceback.
     config = fast_config.replace(jobs=2, n_trials=6)
-    prepared = prepare(config)
-    study = open_study(
-        config,
-        storage=make_storage(config.storage, trial_budget=config.n_trials),
-        name=default_study_name(config),
-        table=prepared.table,
-    )
+    prepared, study = prepared_study(config)
     expected = r"2 of 2 workers failed: worker 0: killed by SIGKILL; worker 1: killed by SIGKILL"
     with pytest.raises(CarsearchError, match=expected):
         run_workers(study, config, prepared, callbacks=(kill_worker,))
