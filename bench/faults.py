@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -97,7 +98,7 @@ def main() -> int:
         make_table(3000).to_csv(work / "mid.csv", index=False)
         base = finished_study(work)
         faults = fault_list(work, base)
-        with ThreadPoolExecutor(max_workers=3) as pool:  # most faults wait, not compute
+        with ThreadPoolExecutor(max_workers=4) as pool:  # two faults only wait
             futures = [pool.submit(run_fault, work, name, fault) for name, fault in faults]
             rows = [future.result() for future in futures]
     print("| fault | one-line error | trials lost | trials total | what happened |")
@@ -204,7 +205,8 @@ def verdict(done: Done, *, first: str = "error: ") -> str:
 def headline(done: Done, seconds: bool = False) -> str:
     """What a command said, in short: its status and last line (and its wall time)."""
     lines = said(done.err) or ["(nothing)"]
-    line = lines[-1].replace("|", "/")
+    line = re.sub(r"/[^\s:]*carsearch-faults-[^/\s]+/(?:[0-9a-f]{8}/)?", "", lines[-1])
+    line = line.replace("|", "/")
     line = line if len(line) <= 110 else line[:107] + "..."
     took = f", after {done.seconds:.0f} s" if seconds else ""
     return f"status {done.code}{took}: `{line}`"
