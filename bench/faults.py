@@ -205,7 +205,7 @@ def verdict(done: Done, *, first: str = "error: ") -> str:
 def headline(done: Done, seconds: bool = False) -> str:
     """What a command said, in short: its status and last line (and its wall time)."""
     lines = said(done.err) or ["(nothing)"]
-    line = re.sub(r"/[^\s:]*carsearch-faults-[^/\s]+/(?:[0-9a-f]{8}/)?", "", lines[-1])
+    line = re.sub(r"/(?:[^\s:/]+/)*carsearch-faults-[^/\s]+/(?:[0-9a-f]{8}/)?", ".../", lines[-1])
     line = line.replace("|", "/")
     line = line if len(line) <= 110 else line[:107] + "..."
     took = f", after {done.seconds:.0f} s" if seconds else ""
