@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,8 @@ def restore_sigint() -> None:
 def raise_in_worker(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """A callback that breaks a worker after its first trial (here, so workers can unpickle it)."""
     raise RuntimeError(f"broken after trial {trial.number}")
+
+
+def kill_worker(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A callback that kills its worker outright (SIGKILL) once its first trial is stored."""
+    os.kill(os.getpid(), signal.SIGKILL)

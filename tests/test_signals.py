@@ -2,6 +2,7 @@
 
 A real ``carsearch run`` process is stopped mid-trial; the SQLite file must then hold no
 running trial, every finished trial as it was, and the same command must finish the study.
+A ``--jobs`` parent killed outright (SIGKILL) takes its workers with it, as quietly.
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ def stop_and_check(
     assert err.splitlines()[-1] == TERMINATED
     assert "Traceback" not in err and err.count("terminated") == 1
 
+    return check_stopped(storage, before)
+
+
+def check_stopped(
+    storage: str, before: list[optuna.trial.FrozenTrial]
+) -> dict[int, tuple[object, ...]]:
+    """After a stop: the trials running ``before`` failed, none runs, the finished ones are
+    kept as they were; returns the finished ones."""
     after = trials(storage)
     assert [t.number for t in after if t.state == TrialState.RUNNING] == []
     interrupted = [t.number for t in before if t.state == TrialState.RUNNING]
@@ -148,3 +157,113 @@ def test_a_stop_a_finalizer_swallowed_is_raised_at_the_next_check_without_a_word
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "raised at the next check"
     assert done.stderr == ""  # no "Exception ignored in ..." traceback
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, read from ``/proc``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie nobody reaped has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until_ended(pids: list[int], seconds: float) -> list[int]:
+    """The processes of ``pids`` still running after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (left := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def end_all(pids: list[int]) -> None:
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc"
+)
+
+
+@pytest.mark.slow
+@needs_proc
+def test_sigkill_of_the_parent_of_jobs_ends_its_workers_and_the_same_command_resumes(
+    table: Path, tmp_path: Path
+) -> None:
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    command = carsearch_run(table, storage, "--jobs", "2")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    before = wait_for_running(storage, process, n_running=2, n_finished=1)
+    children = child_pids(process.pid)  # the two workers (and multiprocessing's tracker)
+    try:
+        assert len(children) >= 2
+        time.sleep(0.1)  # into the running trials' training, well before their end
+        process.kill()
+        _, err = process.communicate(timeout=60)  # the workers hold stderr until they end
+        assert wait_until_ended(children, 60) == []
+    finally:
+        end_all(children)
+    assert "Traceback" not in err and "Error" not in err, err
+
+    check_stopped(storage, before)
+    resume_and_check(command, storage, finished_records(before))
+
+
+WATCHING_CHILD = """
+import os, sys, time
+from carsearch.search import stop
+
+stop.watch_parent(os.getppid())
+print("watching", flush=True)
+while not stop.asked():
+    time.sleep(0.05)
+open(sys.argv[1], "w").write("stopped")
+"""
+
+PARENT_OF_WATCHING_CHILD = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], stdout=subprocess.PIPE)
+print(child.pid, child.stdout.readline().decode().strip(), flush=True)
+child.wait()
+"""
+
+
+@needs_proc
+def test_a_process_watching_its_parent_is_asked_to_stop_once_the_parent_dies(
+    tmp_path: Path,
+) -> None:
+    # The check every epoch makes, on its own: no death signal here, only os.getppid().
+    mark = tmp_path / "stopped"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_OF_WATCHING_CHILD, WATCHING_CHILD, str(mark)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    pid, state = parent.stdout.readline().split()
+    try:
+        assert state == "watching" and not mark.exists()
+        parent.kill()
+        parent.wait()
+        assert wait_until_ended([int(pid)], 60) == []
+    finally:
+        end_all([int(pid)])
+    assert mark.read_text() == "stopped"

@@ -1,18 +1,26 @@
-"""A stop asked for by a signal (SIGTERM, Ctrl-C), noted where every epoch checks it.
+"""A stop asked for by a signal (SIGTERM, Ctrl-C) or by the death of the parent process,
+noted where every epoch checks it.
 
 A signal handler raises ``KeyboardInterrupt`` wherever Python happens to be. When that is a
 finalizer or a weakref callback, which the garbage collector runs anywhere, Python prints
 "Exception ignored ..." and drops the exception: the stop would be lost, and the process
 would go on training. So the handlers also note the stop here; each epoch of a trial checks
 it (:func:`raise_if_asked`), and a dropped interrupt is not printed.
+
+A ``--jobs`` worker also watches its parent (:func:`watch_parent`): once the parent is gone
+(``kill -9``), the worker is an orphan whose results nobody collects, and the next check
+stops it as a signal would. This check works wherever ``os.getppid`` does; on Linux the
+parent's death also sends the worker SIGTERM at once (see ``carsearch.search.workers``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 _asked: list[int] = []
+_parent: list[int] = []
 
 
 def ask(signum: int) -> None:
@@ -24,23 +32,35 @@ def ask(signum: int) -> None:
 
 
 def asked() -> bool:
-    """Whether a signal asked this process to stop."""
-    return bool(_asked)
+    """Whether a signal, or the death of the watched parent, asked this process to stop."""
+    return bool(_asked) or orphaned()
+
+
+def watch_parent(pid: int) -> None:
+    """Stop at the next check once process ``pid`` is no longer this process's parent."""
+    _parent[:] = [pid]
+
+
+def orphaned() -> bool:
+    """Whether the parent given to :func:`watch_parent` is gone (this process was adopted)."""
+    return bool(_parent) and os.getppid() != _parent[0]
 
 
 def raise_if_asked() -> None:
-    """Raise the ``KeyboardInterrupt`` of a stop that was asked for, in case it was dropped.
+    """Raise the ``KeyboardInterrupt`` of a stop that was asked for, in case it was dropped,
+    or of a watched parent that died.
 
     Raises:
-        KeyboardInterrupt: a signal asked this process to stop.
+        KeyboardInterrupt: a signal, or the parent's death, asked this process to stop.
     """
-    if _asked:
+    if asked():
         raise KeyboardInterrupt
 
 
 def forget() -> None:
     """Start afresh (a new command in the same process)."""
     _asked.clear()
+    _parent.clear()
 
 
 _previous: list[Any] = []

@@ -7,14 +7,22 @@
 A worker stops on SIGTERM as on Ctrl-C: its running trial is failed, its finished ones are
 kept. The parent, interrupted by either, passes SIGTERM on to its workers (a terminal's
 Ctrl-C reaches them too, a ``kill`` of the parent does not) and waits for them.
+
+A worker also dies with its parent (``kill -9``, an out-of-memory kill): on Linux the kernel
+sends it SIGTERM (``PR_SET_PDEATHSIG``), and everywhere it notices at its next epoch that
+its parent changed (:func:`carsearch.search.stop.watch_parent`). Its running trial is
+failed, so the next run of the same command retries it, and it exits without a word: there
+is no parent left to report to.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
@@ -43,6 +51,8 @@ logger = logging.getLogger("carsearch")
 
 #: The signals that stop a search: Ctrl-C, and what SLURM, Kubernetes and systemd send.
 _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+#: Linux's ``prctl`` option: the signal a process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
 
 
 def threads_per_worker(n_cores: int, n_jobs: int) -> int:
@@ -78,9 +88,11 @@ def gpu_count() -> int:
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What one worker process needs (pickled to it): its place, its device, its threads."""
+    """What one worker process needs (pickled to it): its place, its parent's process id,
+    its device, its threads."""
 
     index: int
+    parent: int
     config: RunConfig
     prepared: Prepared
     study_name: str
@@ -103,6 +115,7 @@ def worker_specs(
     return [
         WorkerSpec(
             index=index,
+            parent=os.getpid(),
             config=config,
             prepared=prepared,
             study_name=study_name,
@@ -190,19 +203,45 @@ def _worker_main(spec: WorkerSpec, send: Connection) -> None:
     received: list[int] = []
     try:
         _interrupt_once(received)
+        _stop_with_parent(spec.parent)
         run_worker(spec)
     except BaseException as error:
-        stopped = received and isinstance(error, KeyboardInterrupt)
-        if stopped:
+        if stop.orphaned():
+            message = "its parent died"
+        elif received and isinstance(error, KeyboardInterrupt):
             message = f"killed by {signal.Signals(received[0]).name}"
         elif isinstance(error, CarsearchError):
             message = str(error)  # already a sentence for users
         else:
             message = f"{type(error).__name__}: {error}"
         # Short enough to fit the pipe's buffer, so sending never waits for the parent.
-        send.send((message[:2000], traceback.format_exc()[-8000:]))
+        _send(send, (message[:2000], traceback.format_exc()[-8000:]))
         raise SystemExit(1) from None
-    send.send((None, None))
+    _send(send, (None, None))
+
+
+def _send(send: Connection, report: tuple[str | None, str | None]) -> None:
+    """Send ``report`` to the parent, unless it is dead: then nobody is left to tell."""
+    try:
+        send.send(report)
+    except OSError:  # BrokenPipeError: the parent was killed
+        if not stop.orphaned():
+            raise
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Stop this worker when process ``parent`` dies: at once by SIGTERM on Linux (the
+    parent's thread that started it stays in :func:`run_workers` until the workers end), and
+    on every system at the next epoch, when :func:`stop.raise_if_asked` sees a new parent."""
+    stop.watch_parent(parent)
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    except (OSError, AttributeError) as error:
+        logger.debug("no death signal from the parent (the epoch check remains): %s", error)
 
 
 @contextmanager
@@ -244,10 +283,12 @@ def _interrupt_once(received: list[int]) -> None:
 
 def _report(process: BaseProcess, receive: Connection) -> str | None:
     """What went wrong in a finished worker, or ``None``."""
-    if receive.poll():
-        message, trace = receive.recv()
-        if message is not None:
-            logger.debug("%s failed:\n%s", process.name, trace)
+    try:
+        message, trace = receive.recv() if receive.poll() else (None, None)
+    except EOFError:  # killed before it could say anything (SIGKILL): its pipe closed empty
+        message, trace = None, None
+    if message is not None:
+        logger.debug("%s failed:\n%s", process.name, trace)
         return message if isinstance(message, str) else None
     code = process.exitcode
     if code is None or code == 0:

@@ -9,7 +9,7 @@ import pytest
 
 import carsearch
 from carsearch import RunConfig
-from carsearch.data.prepare import default_study_name, prepare
+from carsearch.data.prepare import Prepared, default_study_name, prepare
 from carsearch.exceptions import CarsearchError, ConfigError
 from carsearch.search.storage import make_storage
 from carsearch.search.study import count_trials, open_study
@@ -20,7 +20,7 @@ from carsearch.search.workers import (
     threads_per_worker,
     worker_specs,
 )
-from helpers import raise_in_worker
+from helpers import kill_worker, raise_in_worker
 
 
 @pytest.mark.parametrize(
@@ -98,9 +98,8 @@ def test_three_postgresql_workers_join_one_study(fast_config: RunConfig, postgre
             pass  # the run failed before it made the study
 
 
-@pytest.mark.slow
-def test_a_worker_error_surfaces_in_the_parent(fast_config: RunConfig) -> None:
-    config = fast_config.replace(jobs=2, n_trials=6)
+def prepared_study(config: RunConfig) -> tuple[Prepared, optuna.Study]:
+    """The prepared table and opened study that :func:`run_workers` takes."""
     prepared = prepare(config)
     study = open_study(
         config,
@@ -108,8 +107,28 @@ def test_a_worker_error_surfaces_in_the_parent(fast_config: RunConfig) -> None:
         name=default_study_name(config),
         table=prepared.table,
     )
+    return prepared, study
+
+
+@pytest.mark.slow
+def test_a_worker_error_surfaces_in_the_parent(fast_config: RunConfig) -> None:
+    config = fast_config.replace(jobs=2, n_trials=6)
+    prepared, study = prepared_study(config)
     with pytest.raises(CarsearchError, match=r"2 of 2 workers failed: worker 0: RuntimeError"):
         run_workers(study, config, prepared, callbacks=(raise_in_worker,))
+
+
+@pytest.mark.slow
+def test_workers_killed_outright_are_named_in_one_error(fast_config: RunConfig) -> None:
+    # A worker killed by SIGKILL sends nothing: its closed pipe must not end the parent
+    # in an EOFError traceback.
+    config = fast_config.replace(jobs=2, n_trials=6)
+    prepared, study = prepared_study(config)
+    expected = r"2 of 2 workers failed: worker 0: killed by SIGKILL; worker 1: killed by SIGKILL"
+    with pytest.raises(CarsearchError, match=expected):
+        run_workers(study, config, prepared, callbacks=(kill_worker,))
+    counts = count_trials(study)  # each stored its first trial before it was killed
+    assert (counts["complete"] + counts["pruned"], counts["running"]) == (2, 0), counts
 
 
 def test_workers_refuse_an_in_memory_study(fast_config: RunConfig) -> None:
