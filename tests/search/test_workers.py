@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import optuna
 import pytest
@@ -84,13 +85,17 @@ def test_four_sqlite_workers_on_two_cores_finish_exactly_the_asked_trials(
 
 
 @pytest.mark.slow
-def test_three_postgresql_workers_join_one_study(fast_config: RunConfig, postgres_url: str) -> None:
+def test_three_postgresql_workers_join_one_study(
+    fast_config: RunConfig, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a server storage keeps its bundles under ./studies
     name = f"carsearch-test-{uuid.uuid4().hex[:12]}"
     config = fast_config.replace(storage=postgres_url, study_name=name, jobs=3, n_trials=9)
     try:
         result = carsearch.run(config)
         assert_exactly(result.study, 9)
         assert result.summary.storage == postgres_url
+        assert (tmp_path / "studies" / name / "best" / "model.json").is_file()
     finally:
         try:
             optuna.delete_study(study_name=name, storage=make_storage(postgres_url))
