@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,15 +38,22 @@ class RunResult:
     summary: Summary
 
 
-def run(config: RunConfig | None = None, *, progress: bool = False, **options: Any) -> RunResult:
+def run(
+    config: RunConfig | None = None, *, progress: bool | None = None, **options: Any
+) -> RunResult:
     """Search, refit the best configuration, score it on the test split, and export it.
 
     Args:
         config: the run's configuration; or give its fields as keyword ``options``.
-        progress: show a progress bar while trials run.
+        progress: show a progress bar while trials run; by default only when stderr is a
+            terminal.
 
     ``config.n_trials`` is the number of finished (complete or pruned) trials the study
     should hold: a run on an existing study adds only the trials still missing.
+
+    The call is as quiet as a library: Optuna's own per-trial INFO lines are held back
+    while it runs (unless Optuna's verbosity was set to DEBUG), and carsearch's progress goes
+    to ``logging.getLogger("carsearch")`` at INFO.
 
     Raises:
         StorageError: the storage failed mid-run (a full disk, a lost server); the finished
@@ -56,6 +66,13 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
         0.97
     """
     config = config.replace(**options) if config else RunConfig(**options)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    with optuna_quiet():
+        return _run(config, progress=progress)
+
+
+def _run(config: RunConfig, *, progress: bool) -> RunResult:
     started = time.perf_counter()
     set_threads(config.threads)
     device = resolve_device(config.device)
@@ -107,6 +124,18 @@ def export_study(
         >>> carsearch.export_study("tiny", storage="sqlite:///studies.db").bundle  # doctest: +SKIP
         PosixPath('studies/tiny/best')
     """
+    with optuna_quiet():
+        return _export(study_name, storage=storage, out=out, data=data, device=device)
+
+
+def _export(
+    study_name: str | None,
+    *,
+    storage: str,
+    out: str | Path | None,
+    data: str | None,
+    device: str | None,
+) -> RunResult:
     study = open_existing(study_name, storage)
     changes = {"storage": storage, "data": data, "device": device, "out": out and str(out)}
     config = stored_config(study).replace(**{k: v for k, v in changes.items() if v is not None})
@@ -128,3 +157,16 @@ def export_study(
         finished = finish(study, config, prepared, torch_device)
     summary = summarize(study, storage, finished=finished, device=torch_device)
     return RunResult(study, finished.refit, finished.bundle, summary)
+
+
+@contextmanager
+def optuna_quiet() -> Iterator[None]:
+    """Within: Optuna logs warnings only (not a line per trial), unless its verbosity is
+    DEBUG or already above WARNING; the verbosity is restored after."""
+    before = optuna.logging.get_verbosity()
+    if optuna.logging.DEBUG < before < optuna.logging.WARNING:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
