@@ -72,6 +72,7 @@ def finish(
     study and uploaded as its artifacts.
     """
     best = best_trial(study)
+    logger.info("best trial %d: refitting its configuration", best.number)
     recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
     final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
     out = Path(config.out) if config.out else default_bundle_dir(config.storage, study.study_name)
@@ -82,8 +83,11 @@ def finish(
         "best_value": best.value,
         "data_fingerprint": prepared.table.fingerprint(),
     }
+    logger.info("writing the bundle (weights, TorchScript, ONNX) to %s ...", out)
     bundle = write_bundle(out, prepared=prepared, final=final, extra=provenance)
-    publish(study, bundle, artifact_dir(config.storage), trial=best.number)
+    store = artifact_dir(config.storage)
+    logger.info("recording the bundle on the study (artifacts in %s)", store)
+    publish(study, bundle, store, trial=best.number)
     logger.info("best model exported to %s", bundle)
     return Finished(refit=final, bundle=bundle)
 
