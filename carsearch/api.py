@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from carsearch.config import DEFAULT_STORAGE, RunConfig
-from carsearch.data.describe import kinds_line
+from carsearch.data.describe import kinds_line, task_line
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import finish, optimize, summarize
@@ -77,8 +77,9 @@ def _run(config: RunConfig, *, progress: bool) -> RunResult:
     set_threads(config.threads)
     device = resolve_device(config.device)
     prepared = prepare(config)
-    config = config.for_task(prepared.table.task)
+    requested, config = config.task, config.for_task(prepared.table.task)
     logger.info("%s", kinds_line(prepared.table))
+    logger.info("%s", task_line(prepared.table, requested, config.metric))
     storage = make_storage(config.storage, trial_budget=config.n_trials)
     name = default_study_name(config)
     searched = trial_storage(storage, live_writes=config.live_writes)

@@ -20,6 +20,7 @@ from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import BundleError
 from carsearch.search.objective import make_objective
+from carsearch.search.progress import ProgressBar
 from carsearch.search.space import replay
 from carsearch.search.study import CONFIG_ATTR, FINISHED, best_trial, count_trials
 from carsearch.search.trials import log_failure, run_trials
@@ -60,7 +61,13 @@ def optimize(
         run_workers(study, config, prepared, callbacks=(log_failure,))
     else:
         objective = make_objective(config, prepared, device)
-        run_trials(study, objective, config, progress=progress, callbacks=(log_failure,))
+        bar = ProgressBar(config.n_trials - n_finished, config.metric) if progress else None
+        try:
+            callbacks = (log_failure,) if bar is None else (log_failure, bar)
+            run_trials(study, objective, config, callbacks=callbacks)
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 def finish(
@@ -103,6 +110,7 @@ def summarize(
     """The study's summary; without ``finished``, test scores come from its current bundle."""
     counts = count_trials(study)
     best = best_trial(study)
+    stored = study.user_attrs.get(CONFIG_ATTR, {})  # carsearch 0.1 studies had no task
     test, refit_seeds, bundle = _outcome(study, best.number, finished)
     return Summary(
         study=study.study_name,
@@ -111,7 +119,8 @@ def summarize(
         best_value=float(best.value if best.value is not None else float("nan")),
         best_params=best.params,
         best_epoch=best.user_attrs.get("best_epoch"),
-        metric=study.user_attrs.get(CONFIG_ATTR, {}).get("metric"),
+        metric=stored.get("metric"),
+        task=stored.get("task", "classification") if stored else None,
         n_trials=counts["complete"] + counts["pruned"] + counts["failed"],
         n_complete=counts["complete"],
         n_pruned=counts["pruned"],

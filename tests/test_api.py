@@ -123,3 +123,11 @@ def test_the_api_is_as_quiet_as_a_library(tmp_path: Path) -> None:
     assert "Trial 0 finished" not in done.stderr and "A new study created" not in done.stderr
     assert "%|" not in done.stderr, "no progress bar off a terminal"
     assert done.stdout.split() == [str(optuna.logging.INFO)]
+
+
+def test_the_progress_bar_names_the_metric(
+    fast_config: RunConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    carsearch.run(fast_config.replace(n_trials=2, refit_seeds=1), progress=True)
+    err = capsys.readouterr().err
+    assert "best log_loss: " in err and "2/2" in err, err

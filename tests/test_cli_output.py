@@ -3,12 +3,14 @@ the resumed counts, the summary."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
 import pytest
 
 from helpers import make_frame
@@ -51,3 +53,24 @@ def test_the_refit_and_export_steps_are_shown(runs: Runs) -> None:
     after_search = err[err.index("refitting 2 models") :]
     assert "refit 1/2 trained" in after_search and "refit 2/2 trained" in after_search
     assert "writing the bundle" in after_search and "best model exported to" in after_search
+
+
+def test_the_task_and_its_rule_are_shown_before_the_search(runs: Runs) -> None:
+    err = runs.first.stderr
+    task = "task classification: target 'label' has 3 classes (--task auto: text, or whole"
+    assert task in err and err.index(task) < err.index("refitting")
+    assert "searched for the best validation log_loss" in err
+    assert "task       classification" in runs.first.stdout
+
+
+def test_the_summary_shows_short_floats_and_json_keeps_them_all(runs: Runs) -> None:
+    shown = dict(
+        line.strip().split(" = ") for line in runs.first.stdout.splitlines() if " = " in line
+    )
+    floats = {key: text for key, text in shown.items() if "." in text or "e-" in text}
+    assert floats, runs.first.stdout
+    assert all(text == f"{float(text):.4g}" for text in floats.values()), floats
+    best = json.loads(run_cli(runs.folder, "best", "--storage", "sqlite:///s.db", "--json").stdout)
+    assert best["task"] == "classification"
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{runs.folder / 's.db'}")
+    assert best["best_params"] == study.best_params  # every digit

@@ -68,8 +68,9 @@ def refit(
     train = Tensors.select(encoded, rows, device)
     seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(n_refits(config, recipe)))
     logger.info(
-        "refitting %d models on train+validation (%d rows, %d epochs each) ...",
+        "refitting %d model%s on train+validation (%d rows, %d epochs each) ...",
         len(seeds),
+        "" if len(seeds) == 1 else "s",
         len(rows),
         n_epochs,
     )
