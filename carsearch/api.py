@@ -17,10 +17,11 @@ from carsearch.config import DEFAULT_STORAGE, RunConfig
 from carsearch.data.describe import kinds_line, task_line
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import StudyError
-from carsearch.pipeline import finish, optimize, summarize
+from carsearch.pipeline import finish, optimize, reusable_bundle, summarize
 from carsearch.search.faults import storage_faults
 from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
+from carsearch.search.trials import n_finished
 from carsearch.summary import Summary
 from carsearch.training.device import device_label, resolve_device, set_threads
 from carsearch.training.refit import Refit
@@ -30,16 +31,24 @@ logger = logging.getLogger("carsearch")
 
 @dataclass(frozen=True)
 class RunResult:
-    """What :func:`run` and :func:`export_study` return: study, refit, bundle, summary."""
+    """What :func:`run` and :func:`export_study` return: study, refit, bundle, summary.
+
+    ``refit`` is ``None`` when :func:`run` found the study's bundle up to date and reused it
+    (``summary`` then holds the bundle's test scores).
+    """
 
     study: optuna.Study
-    refit: Refit
+    refit: Refit | None
     bundle: Path
     summary: Summary
 
 
 def run(
-    config: RunConfig | None = None, *, progress: bool | None = None, **options: Any
+    config: RunConfig | None = None,
+    *,
+    progress: bool | None = None,
+    refit: bool = False,
+    **options: Any,
 ) -> RunResult:
     """Search, refit the best configuration, score it on the test split, and export it.
 
@@ -47,9 +56,12 @@ def run(
         config: the run's configuration; or give its fields as keyword ``options``.
         progress: show a progress bar while trials run; by default only when stderr is a
             terminal.
+        refit: refit and export the best trial even when the study's bundle is already
+            of that trial, from the same data, in the same folder (``--refit``).
 
     ``config.n_trials`` is the number of finished (complete or pruned) trials the study
-    should hold: a run on an existing study adds only the trials still missing.
+    should hold: a run on an existing study adds only the trials still missing. A study
+    whose bundle is already up to date (see ``refit``) keeps it: the run does not refit.
 
     The call is as quiet as a library: Optuna's own per-trial INFO lines are held back
     while it runs (unless Optuna's verbosity was set to DEBUG), and carsearch's progress goes
@@ -69,10 +81,10 @@ def run(
     if progress is None:
         progress = sys.stderr.isatty()
     with optuna_quiet():
-        return _run(config, progress=progress)
+        return _run(config, progress=progress, refit=refit)
 
 
-def _run(config: RunConfig, *, progress: bool) -> RunResult:
+def _run(config: RunConfig, *, progress: bool, refit: bool) -> RunResult:
     started = time.perf_counter()
     set_threads(config.threads)
     device = resolve_device(config.device)
@@ -85,17 +97,24 @@ def _run(config: RunConfig, *, progress: bool) -> RunResult:
     searched = trial_storage(storage, live_writes=config.live_writes)
     with storage_faults(config.storage):
         study = open_study(config, storage=searched, name=name, table=prepared.table)
+        stored = n_finished(study)
         logger.info(
-            "study %r in %s: %d trials wanted, device %s",
+            "study %r in %s: %d trials stored, %d to run for %d, device %s",
             study.study_name,
             config.storage,
+            stored,
+            max(0, config.n_trials - stored),
             config.n_trials,
             device_label(device),
         )
         optimize(study, config, prepared, device, progress=progress)
-        finished = finish(study, config, prepared, device)
+        reused = None if refit else reusable_bundle(study, config, prepared)
+        finished = None if reused else finish(study, config, prepared, device)
     wall = time.perf_counter() - started
     summary = summarize(study, config.storage, finished=finished, device=device, wall_seconds=wall)
+    if finished is None:
+        assert reused is not None
+        return RunResult(study, None, reused, summary)
     return RunResult(study, finished.refit, finished.bundle, summary)
 
 

@@ -55,7 +55,6 @@ def optimize(
     """
     n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     if n_finished >= config.n_trials:
-        logger.info("study already holds %d finished trials", n_finished)
         return
     if config.jobs > 1:
         run_workers(study, config, prepared, callbacks=(log_failure,))
@@ -97,6 +96,29 @@ def finish(
     publish(study, bundle, store, trial=best.number)
     logger.info("best model exported to %s", bundle)
     return Finished(refit=final, bundle=bundle)
+
+
+def reusable_bundle(study: optuna.Study, config: RunConfig, prepared: Prepared) -> Path | None:
+    """The study's bundle if :func:`finish` would write it again as it is: of the best trial,
+    from the same data, in the same folder, with the asked number of refits; else ``None``."""
+    folder = bundle_path(study)
+    if folder is None:
+        return None
+    try:
+        manifest = read_manifest(folder)
+    except BundleError:
+        return None
+    best = best_trial(study).number
+    out = Path(config.out) if config.out else default_bundle_dir(config.storage, study.study_name)
+    if (
+        manifest.get("trial") != best
+        or manifest.get("data_fingerprint") != prepared.table.fingerprint()
+        or folder.resolve() != out.resolve()
+        or config.refit_seeds not in (None, manifest.get("n_members"))
+    ):
+        return None
+    logger.info("the bundle in %s is of best trial %d already: kept (--refit refits)", folder, best)
+    return folder
 
 
 def summarize(

@@ -15,8 +15,9 @@ import pytest
 
 from helpers import make_frame
 
-#: A run of seconds on the tiny table, with two refits to show their progress.
-RUN = ["--max-epochs", "3", "--patience", "2", "--refit-seeds", "2", "--device", "cpu"]
+#: A run of seconds on the tiny table's study ``s``, with two refits to show their progress.
+RUN_S = ["run", "--data", "tiny.csv", "--storage", "sqlite:///s.db", "--study", "s"]
+RUN_S += ["--max-epochs", "3", "--patience", "2", "--refit-seeds", "2", "--device", "cpu"]
 
 
 @dataclass(frozen=True)
@@ -41,15 +42,14 @@ def run_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     folder = tmp_path_factory.mktemp("cli")
     make_frame().to_csv(folder / "tiny.csv", index=False)
-    run = ["run", "--data", "tiny.csv", "--storage", "sqlite:///s.db", "--study", "s", *RUN]
-    first = run_cli(folder, *run, "--trials", "2")
-    resumed = run_cli(folder, *run, "--trials", "3")
-    again = run_cli(folder, *run, "--trials", "3")
+    first = run_cli(folder, *RUN_S, "--trials", "2")
+    resumed = run_cli(folder, *RUN_S, "--trials", "3")
+    again = run_cli(folder, *RUN_S, "--trials", "3")
     return Runs(first, resumed, again, folder)
 
 
 def test_the_refit_and_export_steps_are_shown(runs: Runs) -> None:
-    err = runs.resumed.stderr
+    err = runs.first.stderr
     after_search = err[err.index("refitting 2 models") :]
     assert "refit 1/2 trained" in after_search and "refit 2/2 trained" in after_search
     assert "writing the bundle" in after_search and "best model exported to" in after_search
@@ -74,3 +74,22 @@ def test_the_summary_shows_short_floats_and_json_keeps_them_all(runs: Runs) -> N
     assert best["task"] == "classification"
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{runs.folder / 's.db'}")
     assert best["best_params"] == study.best_params  # every digit
+
+
+def test_a_resumed_run_says_what_is_stored_and_what_runs(runs: Runs) -> None:
+    assert "study 's' in sqlite:///s.db: 0 trials stored, 2 to run for 2" in runs.first.stderr
+    assert "2 trials stored, 1 to run for 3" in runs.resumed.stderr
+    assert "3 trials stored, 0 to run for 3" in runs.again.stderr
+
+
+def test_a_rerun_keeps_an_up_to_date_bundle_and_refit_forces_one(runs: Runs) -> None:
+    assert "refitting" not in runs.again.stderr
+    assert "is of best trial" in runs.again.stderr and "kept (--refit refits)" in runs.again.stderr
+    kept = runs.again.stdout
+    assert kept.split("wall time")[0] == runs.resumed.stdout.split("wall time")[0]
+    assert kept.split("test ")[1] == runs.resumed.stdout.split("test ")[1], "the bundle's scores"
+    bundle = runs.folder / "s" / "best" / "model.json"
+    before = bundle.stat().st_mtime_ns
+    forced = run_cli(runs.folder, *RUN_S, "--trials", "3", "--refit")
+    assert "refitting 2 models" in forced.stderr
+    assert bundle.stat().st_mtime_ns != before

@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.ERROR)
     config = RunConfig(**config_options(args, RunConfig))
     plugins.check_selection(config)  # an unknown or broken plugin fails before data is read
-    result = run(config, progress=not args.json and sys.stderr.isatty())
+    result = run(config, progress=not args.json and sys.stderr.isatty(), refit=args.refit)
     print_summary(result.summary, as_json=args.json)
     if not args.json:
         print(format_next_steps(result.summary, tensorboard=config.tensorboard))
@@ -124,6 +124,11 @@ def _add_training_options(group: Any) -> None:
 def _add_output_options(group: Any) -> None:
     group.add_argument(
         "--out", metavar="DIR", help="the best model's bundle folder (default STUDIES/STUDY/best)"
+    )
+    group.add_argument(
+        "--refit",
+        action="store_true",
+        help="refit and export the best trial even if the study's bundle is already of it",
     )
     group.add_argument(
         "--tensorboard",
