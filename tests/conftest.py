@@ -82,7 +82,10 @@ def car_csv() -> Path:
     home = os.environ.get("CARSEARCH_DATA_HOME")
     path = Path(home) / "car_evaluation.csv" if home else SHARED_CAR
     if not path.is_file():
-        pytest.skip(f"no Car Evaluation copy at {path}")
+        pytest.skip(
+            f"no Car Evaluation copy at {path}: set CARSEARCH_DATA_HOME to the folder of "
+            "car_evaluation.csv (see data/README.md)"
+        )
     return path
 
 

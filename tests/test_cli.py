@@ -54,7 +54,9 @@ def test_text_summary(tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     [
         (["--data", "missing.csv"], "error: missing.csv: no such file"),
         (["--device", "cuda:7"], "error: device 'cuda:7' asked for"),
-        (["--trials", "0"], "error: n_trials must be at least 1, got 0"),
+        (["--trials", "0"], "error: --trials must be at least 1, got 0"),
+        (["--refit-seeds", "0"], "error: --refit-seeds must be at least 1, got 0"),
+        (["--metric", "rmse", "--task", "classification"], "error: --metric 'rmse' does not"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(

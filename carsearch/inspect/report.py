@@ -59,7 +59,7 @@ def write_report(study: optuna.Study, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(study), encoding="utf-8")
-    logger.info("report of study %r written to %s", study.study_name, path)
+    logger.debug("report of study %r written to %s", study.study_name, path)  # the CLI prints it
     return path
 
 
