@@ -11,7 +11,6 @@ import torch
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import TrainingError
-from carsearch.inspect.tensorboard import TrialCurves, open_curves, summary_writer_type
 from carsearch.models.network import build_network
 from carsearch.search import stop
 from carsearch.search.buffered import flush_trial
@@ -19,6 +18,7 @@ from carsearch.search.space import suggest
 from carsearch.training.device import derive_seed, device_label, seed_everything
 from carsearch.training.loop import EpochCallback, Tensors, fit
 from carsearch.training.metrics import Scores
+from carsearch.training.tensorboard import TrialCurves, open_curves, summary_writer_type
 
 
 class Objective:
