@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import carsearch
+
 PACKAGE = Path(__file__).resolve().parents[1] / "carsearch"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 #: Lower layers first; a module may import its own layer and those before it, never later ones.
 LAYERS = (
-    ("exceptions", "config", "plugins", "_lazy", "_moved", "summary"),
+    ("exceptions", "config", "plugins", "_lazy", "summary"),
     ("data",),
     ("models",),
     ("training",),
@@ -100,3 +103,25 @@ def test_cheap_entry_points_do_not_import_torch(code: str) -> None:
     probe += "import sys; print(sorted(m for m in ('torch', 'optuna') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+#: The module paths of carsearch 0.1, importable with a warning in 0.2, removed in 0.3.
+REMOVED_IN_0_3 = (
+    "carsearch.model",
+    "carsearch.rules",
+    "carsearch.optimizers",
+    "carsearch.datasets",
+    "carsearch.export",
+    "carsearch.predictor",
+)
+
+
+@pytest.mark.parametrize("name", REMOVED_IN_0_3)
+def test_the_module_paths_of_0_1_are_gone(name: str) -> None:
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(name)
+
+
+def test_the_package_says_the_version_pyproject_gives() -> None:
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    assert f'\nversion = "{carsearch.__version__}"\n' in pyproject
