@@ -12,11 +12,11 @@ import carsearch
 from carsearch import RunConfig
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import CarsearchError, ConfigError
+from carsearch.search import workers
 from carsearch.search.storage import make_storage
 from carsearch.search.study import count_trials, open_study
 from carsearch.search.workers import (
     assign_device,
-    available_cores,
     run_workers,
     threads_per_worker,
     worker_specs,
@@ -52,12 +52,17 @@ def test_without_gpus_auto_is_left_to_each_worker() -> None:
     assert {assign_device("auto", i, 0) for i in range(3)} == {"auto"}
 
 
-def test_worker_specs_never_oversubscribe(fast_config: RunConfig) -> None:
+@pytest.mark.parametrize(("n_cores", "threads"), [(16, 4), (6, 1), (2, 1)])
+def test_worker_specs_never_oversubscribe(
+    fast_config: RunConfig, monkeypatch: pytest.MonkeyPatch, n_cores: int, threads: int
+) -> None:
+    # This machine has the cores it has; the other counts are machines that are not here.
+    monkeypatch.setattr(workers, "available_cores", lambda: n_cores)
     config = fast_config.replace(jobs=4, threads=64)
     specs = worker_specs(config, prepare(config), "tiny")
     assert [spec.index for spec in specs] == [0, 1, 2, 3]
     assert {spec.device for spec in specs} == {"cpu"}
-    assert {spec.threads for spec in specs} == {max(1, available_cores() // 4)}
+    assert {spec.threads for spec in specs} == {threads}
     one = worker_specs(fast_config.replace(jobs=2), prepare(fast_config), "tiny")
     assert {spec.threads for spec in one} == {1}, "--threads stays the ceiling"
 
