@@ -19,7 +19,7 @@ from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import BundleError
-from carsearch.search.objective import make_objective
+from carsearch.search.objective import BEST_EPOCH_ATTR, make_objective
 from carsearch.search.progress import ProgressBar
 from carsearch.search.space import replay
 from carsearch.search.study import CONFIG_ATTR, FINISHED, best_trial, count_trials
@@ -80,7 +80,7 @@ def finish(
     best = best_trial(study)
     logger.info("best trial %d: refitting its configuration", best.number)
     recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
-    final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
+    final = refit(config, prepared, recipe, int(best.user_attrs[BEST_EPOCH_ATTR]), device)
     out = Path(config.out) if config.out else default_bundle_dir(config.storage, study.study_name)
     provenance = {
         "study": study.study_name,
@@ -140,7 +140,7 @@ def summarize(
         best_trial=best.number,
         best_value=float(best.value if best.value is not None else float("nan")),
         best_params=best.params,
-        best_epoch=best.user_attrs.get("best_epoch"),
+        best_epoch=best.user_attrs.get(BEST_EPOCH_ATTR),
         metric=stored.get("metric"),
         task=stored.get("task", "classification") if stored else None,
         n_trials=counts["complete"] + counts["pruned"] + counts["failed"],
