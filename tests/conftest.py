@@ -18,8 +18,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_CAR = REPO.parent / "shared" / "data" / "car_evaluation.csv"
 
 
-#: What the test run itself may leave in the checkout: caches, virtual environments.
-_SCRATCH = ("__pycache__/", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", ".egg-info/")
+#: What the test run itself may leave in the checkout: the tools' caches (each ignores itself).
+_SCRATCH = (
+    "__pycache__/",
+    ".pytest_cache/",
+    ".hypothesis/",
+    ".ruff_cache/",
+    ".mypy_cache/",
+    ".egg-info/",
+)
 
 
 def _repo_state() -> set[str] | None:
