@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from carsearch import _moved
 from carsearch._lazy import exports
 from carsearch.config import RunConfig
 from carsearch.exceptions import (
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from carsearch.bundle.predictor import Predictor, load, load_best
     from carsearch.summary import Summary
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: Public names imported lazily, by the module that defines them.
 _LAZY: dict[str, str] = {
@@ -61,4 +60,3 @@ __all__ = [
 ]
 
 __getattr__, __dir__ = exports(__name__, _LAZY)
-_moved.install()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,13 +15,14 @@ import optuna
 
 from carsearch.bundle.folders import check_out_folder
 from carsearch.config import DEFAULT_STORAGE, RunConfig
-from carsearch.data.describe import kinds_line
+from carsearch.data.describe import kinds_line, task_line
 from carsearch.data.prepare import default_study_name, prepare, same_data
 from carsearch.exceptions import StudyError
-from carsearch.pipeline import bundle_dir, finish, optimize, summarize
+from carsearch.pipeline import bundle_dir, finish, optimize, reusable_bundle, summarize
 from carsearch.search.faults import storage_faults
 from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
+from carsearch.search.trials import n_finished
 from carsearch.summary import Summary
 from carsearch.training.device import device_label, resolve_device, set_threads
 from carsearch.training.refit import Refit
@@ -29,23 +33,41 @@ logger = logging.getLogger("carsearch")
 
 @dataclass(frozen=True)
 class RunResult:
-    """What :func:`run` and :func:`export_study` return: study, refit, bundle, summary."""
+    """What :func:`run` and :func:`export_study` return: study, refit, bundle, summary.
+
+    ``refit`` is ``None`` when :func:`run` found the study's bundle up to date and reused it
+    (``summary`` then holds the bundle's test scores).
+    """
 
     study: optuna.Study
-    refit: Refit
+    refit: Refit | None
     bundle: Path
     summary: Summary
 
 
-def run(config: RunConfig | None = None, *, progress: bool = False, **options: Any) -> RunResult:
+def run(
+    config: RunConfig | None = None,
+    *,
+    progress: bool | None = None,
+    refit: bool = False,
+    **options: Any,
+) -> RunResult:
     """Search, refit the best configuration, score it on the test split, and export it.
 
     Args:
         config: the run's configuration; or give its fields as keyword ``options``.
-        progress: show a progress bar while trials run.
+        progress: show a progress bar while trials run; by default only when stderr is a
+            terminal.
+        refit: refit and export the best trial even when the study's bundle is already
+            of that trial, from the same data, in the same folder (``--refit``).
 
     ``config.n_trials`` is the number of finished (complete or pruned) trials the study
-    should hold: a run on an existing study adds only the trials still missing.
+    should hold: a run on an existing study adds only the trials still missing. A study
+    whose bundle is already up to date (see ``refit``) keeps it: the run does not refit.
+
+    The call is as quiet as a library: Optuna's own per-trial INFO lines are held back
+    while it runs (unless Optuna's verbosity was set to DEBUG), and carsearch's progress goes
+    to ``logging.getLogger("carsearch")`` at INFO.
 
     Raises:
         BundleError: the bundle's folder (``config.out`` or the default one) holds something
@@ -62,29 +84,44 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     config = config.replace(**options) if config else RunConfig(**options)
     if config.out:
         check_out_folder(config.out)  # a bad --out fails before any data is read or stored
+    if progress is None:
+        progress = sys.stderr.isatty()
+    with optuna_quiet():
+        return _run(config, progress=progress, refit=refit)
+
+
+def _run(config: RunConfig, *, progress: bool, refit: bool) -> RunResult:
     started = time.perf_counter()
     set_threads(config.threads)
     device = resolve_device(config.device)
     prepared = prepare(config)
-    config = config.for_task(prepared.table.task)
+    requested, config = config.task, config.for_task(prepared.table.task)
     logger.info("%s", kinds_line(prepared.table))
+    logger.info("%s", task_line(prepared.table, requested, config.metric))
     storage = make_storage(config.storage, trial_budget=config.n_trials)
     name = default_study_name(config)
     bundle_dir(config, name)  # the default folder too, before the search
     searched = trial_storage(storage, live_writes=config.live_writes)
     with storage_faults(config.storage):
         study = open_study(config, storage=searched, name=name, table=prepared.table)
+        stored = n_finished(study)
         logger.info(
-            "study %r in %s: %d trials wanted, device %s",
+            "study %r in %s: %d trials stored, %d to run for %d, device %s",
             study.study_name,
             shown_url(config.storage),
+            stored,
+            max(0, config.n_trials - stored),
             config.n_trials,
             device_label(device),
         )
         optimize(study, config, prepared, device, progress=progress)
-        finished = finish(study, config, prepared, device)
+        reused = None if refit else reusable_bundle(study, config, prepared)
+        finished = None if reused else finish(study, config, prepared, device)
     wall = time.perf_counter() - started
     summary = summarize(study, config.storage, finished=finished, device=device, wall_seconds=wall)
+    if finished is None:
+        assert reused is not None
+        return RunResult(study, None, reused, summary)
     return RunResult(study, finished.refit, finished.bundle, summary)
 
 
@@ -116,6 +153,18 @@ def export_study(
         >>> carsearch.export_study("tiny", storage="sqlite:///studies.db").bundle  # doctest: +SKIP
         PosixPath('studies/tiny/best')
     """
+    with optuna_quiet():
+        return _export(study_name, storage=storage, out=out, data=data, device=device)
+
+
+def _export(
+    study_name: str | None,
+    *,
+    storage: str,
+    out: str | Path | None,
+    data: str | None,
+    device: str | None,
+) -> RunResult:
     study = open_existing(study_name, storage)
     changes = {"storage": storage, "data": data, "device": device, "out": out and str(out)}
     config = stored_config(study).replace(**{k: v for k, v in changes.items() if v is not None})
@@ -137,3 +186,16 @@ def export_study(
         finished = finish(study, config, prepared, torch_device)
     summary = summarize(study, storage, finished=finished, device=torch_device)
     return RunResult(study, finished.refit, finished.bundle, summary)
+
+
+@contextmanager
+def optuna_quiet() -> Iterator[None]:
+    """Within: Optuna logs warnings only (not a line per trial), unless its verbosity is
+    DEBUG or already above WARNING; the verbosity is restored after."""
+    before = optuna.logging.get_verbosity()
+    if optuna.logging.DEBUG < before < optuna.logging.WARNING:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)

@@ -28,7 +28,8 @@ from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import BundleError
-from carsearch.search.objective import make_objective
+from carsearch.search.objective import BEST_EPOCH_ATTR, make_objective
+from carsearch.search.progress import ProgressBar
 from carsearch.search.space import replay
 from carsearch.search.study import CONFIG_ATTR, FINISHED, best_trial, count_trials
 from carsearch.search.trials import log_failure, run_trials
@@ -64,13 +65,18 @@ def optimize(
     """
     n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     if n_finished >= config.n_trials:
-        logger.info("study already holds %d finished trials", n_finished)
         return
     if config.jobs > 1:
         run_workers(study, config, prepared, callbacks=(log_failure,))
     else:
         objective = make_objective(config, prepared, device)
-        run_trials(study, objective, config, progress=progress, callbacks=(log_failure,))
+        bar = ProgressBar(config.n_trials - n_finished, config.metric) if progress else None
+        try:
+            callbacks = (log_failure,) if bar is None else (log_failure, bar)
+            run_trials(study, objective, config, callbacks=callbacks)
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 def finish(
@@ -83,8 +89,9 @@ def finish(
     """
     out = bundle_dir(config, study.study_name)  # refused before the refit's minutes
     best = best_trial(study)
+    logger.info("best trial %d: refitting its configuration", best.number)
     recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
-    final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
+    final = refit(config, prepared, recipe, int(best.user_attrs[BEST_EPOCH_ATTR]), device)
     provenance = {
         STORAGE_FIELD: storage_identity(config.storage),
         STUDY_FIELD: study.study_name,
@@ -93,8 +100,11 @@ def finish(
         "best_value": best.value,
         "data_fingerprint": prepared.table.fingerprint(),
     }
+    logger.info("writing the bundle (weights, TorchScript, ONNX) to %s ...", out)
     bundle = write_bundle(out, prepared=prepared, final=final, extra=provenance)
-    publish(study, bundle, artifact_dir(config.storage), trial=best.number)
+    store = artifact_dir(config.storage)
+    logger.info("recording the bundle on the study (artifacts in %s)", store)
+    publish(study, bundle, store, trial=best.number)
     logger.info("best model exported to %s", bundle)
     return Finished(refit=final, bundle=bundle)
 
@@ -107,6 +117,29 @@ def bundle_dir(config: RunConfig, study_name: str) -> Path:
     """
     out = Path(config.out) if config.out else default_bundle_dir(config.storage, study_name)
     return check_out_folder(out)
+
+
+def reusable_bundle(study: optuna.Study, config: RunConfig, prepared: Prepared) -> Path | None:
+    """The study's bundle if :func:`finish` would write it again as it is: of the best trial,
+    from the same data, in the same folder, with the asked number of refits; else ``None``."""
+    folder = bundle_path(study)
+    if folder is None:
+        return None
+    try:
+        manifest = read_manifest(folder)
+    except BundleError:
+        return None
+    best = best_trial(study).number
+    out = Path(config.out) if config.out else default_bundle_dir(config.storage, study.study_name)
+    if (
+        manifest.get("trial") != best
+        or manifest.get("data_fingerprint") != prepared.table.fingerprint()
+        or folder.resolve() != out.resolve()
+        or config.refit_seeds not in (None, manifest.get("n_members"))
+    ):
+        return None
+    logger.info("the bundle in %s is of best trial %d already: kept (--refit refits)", folder, best)
+    return folder
 
 
 def summarize(
@@ -123,6 +156,7 @@ def summarize(
     """
     counts = count_trials(study)
     best = best_trial(study)
+    stored = study.user_attrs.get(CONFIG_ATTR, {})  # carsearch 0.1 studies had no task
     test, refit_seeds, bundle = _outcome(study, best.number, finished)
     return Summary(
         study=study.study_name,
@@ -130,8 +164,9 @@ def summarize(
         best_trial=best.number,
         best_value=float(best.value if best.value is not None else float("nan")),
         best_params=best.params,
-        best_epoch=best.user_attrs.get("best_epoch"),
-        metric=study.user_attrs.get(CONFIG_ATTR, {}).get("metric"),
+        best_epoch=best.user_attrs.get(BEST_EPOCH_ATTR),
+        metric=stored.get("metric"),
+        task=stored.get("task", "classification") if stored else None,
         n_trials=counts["complete"] + counts["pruned"] + counts["failed"],
         n_complete=counts["complete"],
         n_pruned=counts["pruned"],

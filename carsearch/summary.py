@@ -31,6 +31,7 @@ class Summary:
     best_params: dict[str, Any]
     best_epoch: int | None = None
     metric: str | None = None
+    task: str | None = None
     n_trials: int | None = None
     n_complete: int | None = None
     n_pruned: int | None = None
@@ -49,6 +50,8 @@ class Summary:
 def format_summary(summary: Summary) -> str:
     """The human-readable summary: one line per known fact, the parameters indented."""
     lines = [f"study      {summary.study}  ({summary.storage})"]
+    if summary.task is not None:
+        lines.append(f"task       {summary.task}")
     if summary.n_trials is not None:
         lines.append(
             f"trials     {summary.n_trials}: {summary.n_complete} complete, "
@@ -58,7 +61,7 @@ def format_summary(summary: Summary) -> str:
     epoch = f" at epoch {summary.best_epoch}" if summary.best_epoch is not None else ""
     lines.append(f"best       trial {summary.best_trial}, {metric} {summary.best_value:.4f}{epoch}")
     lines.append("params")
-    lines.extend(f"    {key} = {value}" for key, value in summary.best_params.items())
+    lines.extend(f"    {key} = {_short(value)}" for key, value in summary.best_params.items())
     if summary.device is not None:
         lines.append(f"device     {summary.device}")
     if summary.wall_seconds is not None:
@@ -89,6 +92,11 @@ def _format_test(test: dict[str, Any], refit_seeds: int | None) -> str:
     if refit_seeds is None:
         return scores
     return f"{scores} (ensemble of {refit_seeds} refits on train+validation)"
+
+
+def _short(value: Any) -> str:
+    """A parameter as text: floats to 4 significant digits (``--json`` keeps them all)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _no_bundle(summary: Summary) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,57 @@ from helpers import make_frame, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CAR = REPO.parent / "shared" / "data" / "car_evaluation.csv"
+
+
+#: What the test run itself may leave in the checkout: the tools' caches (each ignores itself).
+_SCRATCH = (
+    "__pycache__/",
+    ".pytest_cache/",
+    ".hypothesis/",
+    ".ruff_cache/",
+    ".mypy_cache/",
+    ".egg-info/",
+)
+
+
+def _repo_state() -> set[str] | None:
+    """``git status --porcelain --ignored`` of the checkout, every file but the virtual
+    environments' and caches; ``None`` outside a git checkout of its own (an unpacked sdist)."""
+    top = _git("rev-parse", "--show-toplevel")
+    if top is None or Path(top.strip()).resolve() != REPO:
+        return None
+    # Ignored files too (studies/* is ignored), one line per file (-uall).
+    status = _git("status", "--porcelain", "--ignored", "-uall", "--", ".", ":(exclude).venv*")
+    if status is None:
+        return None
+    # New files only: a tracked file edited while the tests run is no test's doing.
+    lines = [line for line in status.splitlines() if line[:2] in ("??", "!!")]
+    return {line for line in lines if not any(scratch in line for scratch in _SCRATCH)}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_left_unchanged() -> Iterator[None]:
+    """Tests write only under tmp_path: the session fails if it left new files in the
+    checkout (ignored ones too, such as ``studies/*``)."""
+    before = _repo_state()
+    yield
+    after = _repo_state()
+    if before is None or after is None:
+        return
+    if changed := sorted(after ^ before):
+        pytest.fail(
+            "the tests left files in the checkout (write under tmp_path instead): "
+            + ", ".join(changed),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +89,10 @@ def car_csv() -> Path:
     home = os.environ.get("CARSEARCH_DATA_HOME")
     path = Path(home) / "car_evaluation.csv" if home else SHARED_CAR
     if not path.is_file():
-        pytest.skip(f"no Car Evaluation copy at {path}")
+        pytest.skip(
+            f"no Car Evaluation copy at {path}: set CARSEARCH_DATA_HOME to the folder of "
+            "car_evaluation.csv (see data/README.md)"
+        )
     return path
 
 

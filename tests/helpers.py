@@ -24,6 +24,7 @@ SUMMARY_KEYS = frozenset(
         "n_failed",
         "best_trial",
         "best_value",
+        "task",
         "best_params",
         "device",
         "wall_seconds",

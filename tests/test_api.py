@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -91,3 +94,40 @@ def test_other_metrics_are_maximised(fast_config: RunConfig, metric: str) -> Non
     best = result.study.best_trial
     assert best.value == best.user_attrs[f"val_{metric}"]
     assert {"val_accuracy", "val_macro_f1", "val_log_loss"} <= best.user_attrs.keys()
+
+
+QUIET_RUN = """
+import sys
+import optuna
+import carsearch
+from helpers import tiny_config
+from pathlib import Path
+carsearch.run(tiny_config(Path(sys.argv[1]), n_trials=3, refit_seeds=1))
+print(optuna.logging.get_verbosity())
+"""
+
+
+def test_the_api_is_as_quiet_as_a_library(tmp_path: Path) -> None:
+    """No Optuna line per trial (nor a progress bar) on a stderr that is no terminal, and
+    Optuna's verbosity restored after the call."""
+    tests = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    done = subprocess.run(
+        [sys.executable, "-c", QUIET_RUN, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Trial 0 finished" not in done.stderr and "A new study created" not in done.stderr
+    assert "%|" not in done.stderr, "no progress bar off a terminal"
+    assert done.stdout.split() == [str(optuna.logging.INFO)]
+
+
+def test_the_progress_bar_names_the_metric(
+    fast_config: RunConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    carsearch.run(fast_config.replace(n_trials=2, refit_seeds=1), progress=True)
+    err = capsys.readouterr().err
+    assert "best log_loss: " in err and "2/2" in err, err

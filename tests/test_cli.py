@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import torch
 
 from carsearch.cli import main
 from carsearch.search.study import DATA_ATTR, FINISHED
@@ -53,8 +54,9 @@ def test_text_summary(tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     ("args", "expected"),
     [
         (["--data", "missing.csv"], "error: missing.csv: no such file"),
-        (["--device", "cuda:7"], "error: device 'cuda:7' asked for"),
-        (["--trials", "0"], "error: n_trials must be at least 1, got 0"),
+        (["--trials", "0"], "error: --trials must be at least 1, got 0"),
+        (["--refit-seeds", "0"], "error: --refit-seeds must be at least 1, got 0"),
+        (["--metric", "rmse", "--task", "classification"], "error: --metric 'rmse' does not"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(
@@ -71,6 +73,34 @@ def test_bad_input_is_one_line_and_exit_1(
     assert status == 1
     assert err.startswith(expected) and err.count("\n") == 1, err
     assert not (tmp_path / "s.db").exists()  # each is refused before the study is opened
+
+
+@pytest.mark.skipif(torch.version.cuda is not None, reason="this torch is a CUDA build")
+def test_cuda_on_a_cpu_build_of_torch_says_so_and_how_to_get_one(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["run", "--data", str(tiny_csv), "--storage", storage, "--device", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: device 'cuda' asked for, but the installed torch {torch.__version__}"
+    )
+    assert "CPU-only build" in err and "--index-url https://download.pytorch.org/whl/cu" in err
+    assert err.count("\n") == 1 and not (tmp_path / "s.db").exists()
+
+
+def test_cuda_beyond_the_gpus_of_a_cuda_build_counts_them(
+    tiny_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.version, "cuda", "12.6")  # a CUDA build cannot be installed here
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["run", "--data", str(tiny_csv), "--storage", storage, "--device", "cuda:7"]) == 1
+    expected = f"error: device 'cuda:7' asked for, but this machine has {count} CUDA GPUs\n"
+    assert capsys.readouterr().err == expected
 
 
 def study_record(storage: str, name: str = "keep") -> list[tuple]:

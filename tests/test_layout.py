@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import carsearch
+
 PACKAGE = Path(__file__).resolve().parents[1] / "carsearch"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 #: Lower layers first; a module may import its own layer and those before it, never later ones.
 LAYERS = (
-    ("exceptions", "config", "plugins", "_lazy", "_moved", "summary", "names", "urls"),
+    ("exceptions", "config", "plugins", "_lazy", "summary", "names", "urls"),
     ("data",),
     ("models",),
     ("training",),
-    ("inspect.tensorboard",),
     ("search",),
     ("bundle",),
     ("inspect",),
@@ -25,6 +27,12 @@ LAYERS = (
     ("api", "testing"),
     ("cli",),
 )
+
+
+def test_layers_are_whole_packages() -> None:
+    """A module given a layer of its own would hide its package's upward imports."""
+    carved = [prefix for layer in LAYERS for prefix in layer if "." in prefix]
+    assert not carved, carved
 
 
 def layer_of(module: str) -> int:
@@ -95,3 +103,25 @@ def test_cheap_entry_points_do_not_import_torch(code: str) -> None:
     probe += "import sys; print(sorted(m for m in ('torch', 'optuna') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+#: The module paths of carsearch 0.1, importable with a warning in 0.2, removed in 0.3.
+REMOVED_IN_0_3 = (
+    "carsearch.model",
+    "carsearch.rules",
+    "carsearch.optimizers",
+    "carsearch.datasets",
+    "carsearch.export",
+    "carsearch.predictor",
+)
+
+
+@pytest.mark.parametrize("name", REMOVED_IN_0_3)
+def test_the_module_paths_of_0_1_are_gone(name: str) -> None:
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(name)
+
+
+def test_the_package_says_the_version_pyproject_gives() -> None:
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    assert f'\nversion = "{carsearch.__version__}"\n' in pyproject

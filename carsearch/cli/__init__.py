@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
+from carsearch import __version__
 from carsearch.cli import bundles, data, inspection, listing, search
 from carsearch.exceptions import CarsearchError
 from carsearch.search import stop
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="carsearch", description="Optuna search over embedding MLPs for tables."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"carsearch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     search.add_run(commands)
     data.add_describe(commands)

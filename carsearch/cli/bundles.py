@@ -54,9 +54,17 @@ def add_predict(commands: Any) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from carsearch.bundle.predictor import load
     from carsearch.data.read import read_frame
+    from carsearch.exceptions import DataError
 
     predictor = load(args.model, unseen=args.unseen)
-    result = predictor.predict_frame(read_frame(args.input), first_line=2)
+    try:
+        result = predictor.predict_frame(read_frame(args.input), first_line=2)
+    except DataError as error:
+        # The library calls a frame "input"; here it is a file the user named.
+        message = str(error)
+        if message.startswith("input: "):
+            raise DataError(f"{args.input}: {message.removeprefix('input: ')}") from None
+        raise
     result.to_csv(args.output or sys.stdout, index=False)
     return 0
 

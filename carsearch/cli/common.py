@@ -24,6 +24,18 @@ def config_options(args: argparse.Namespace, config_type: type) -> dict[str, Any
     return {key: value for key, value in vars(args).items() if key in fields}
 
 
+def flags_of(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each option's destination and its flag: ``{"n_trials": "--trials", ...}``."""
+    return {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings}
+
+
+def named_by_flag(message: str, flags: dict[str, str]) -> str:
+    """A configuration error as the command line says it: ``n_trials must be ...`` becomes
+    ``--trials must be ...`` (the field a message starts with, renamed by its flag)."""
+    field, _, rest = message.partition(" ")
+    return f"{flags[field]} {rest}" if field in flags else message
+
+
 def add_json_flag(parser: Any, what: str = "the summary as one JSON object") -> None:
     """``--json``: print machine-readable output instead of text."""
     parser.add_argument("--json", action="store_true", help=f"print {what}")

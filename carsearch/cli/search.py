@@ -12,10 +12,13 @@ from carsearch.cli.common import (
     add_json_flag,
     add_table_options,
     config_options,
+    flags_of,
+    named_by_flag,
     names,
     print_summary,
 )
 from carsearch.config import CLASS_WEIGHT_CHOICES, METRICS, PRUNERS, SPLITS, RunConfig
+from carsearch.exceptions import ConfigError
 from carsearch.summary import format_next_steps
 
 
@@ -25,7 +28,7 @@ def add_run(commands: Any) -> None:
     _add_search_options(run.add_argument_group("search"))
     _add_training_options(run.add_argument_group("training"))
     _add_output_options(run.add_argument_group("output"))
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, flags=flags_of(run))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -35,9 +38,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # Optuna logs each failed trial with its traceback; carsearch logs one line instead.
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.ERROR)
-    config = RunConfig(**config_options(args, RunConfig))
+    try:
+        config = RunConfig(**config_options(args, RunConfig))
+    except ConfigError as error:
+        raise ConfigError(named_by_flag(str(error), args.flags)) from None
     plugins.check_selection(config)  # an unknown or broken plugin fails before data is read
-    result = run(config, progress=not args.json and sys.stderr.isatty())
+    result = run(config, progress=not args.json and sys.stderr.isatty(), refit=args.refit)
     print_summary(result.summary, as_json=args.json)
     if not args.json:
         print(format_next_steps(result.summary, tensorboard=config.tensorboard))
@@ -127,6 +133,11 @@ def _add_output_options(group: Any) -> None:
         metavar="DIR",
         help="the best model's bundle folder: new, empty or a bundle it replaces (default "
         "studies/carsearch/STUDY/best: next to the SQLite file, its name, the study's)",
+    )
+    group.add_argument(
+        "--refit",
+        action="store_true",
+        help="refit and export the best trial even if the study's bundle is already of it",
     )
     group.add_argument(
         "--tensorboard",

@@ -43,7 +43,7 @@ class DatasetPlugin(ABC):
     """Base of data-set plugins (entry-point group ``carsearch.datasets``).
 
     Example:
-        >>> from carsearch.datasets import DatasetPlugin
+        >>> from carsearch.data.datasets import DatasetPlugin
         >>> import pandas as pd
         >>> from carsearch.data import make_table
         >>> class Tiny(DatasetPlugin):

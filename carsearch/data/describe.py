@@ -12,6 +12,7 @@ from carsearch.data.kinds import MISSING_TOKENS, NUMERIC
 from carsearch.data.read import read_table
 from carsearch.data.schema import MISSING, REGRESSION
 from carsearch.data.table import Table, as_text
+from carsearch.data.target import MAX_AUTO_CLASSES
 
 if TYPE_CHECKING:  # typing.Unpack is Python 3.11's; annotations are not evaluated
     from typing_extensions import Unpack
@@ -29,6 +30,18 @@ def kinds_line(table: Table) -> str:
     if table.dropped:
         parts.append(f"dropped {', '.join(table.dropped)}")
     return f"{table.source}: target {table.target!r}; features: " + "; ".join(parts)
+
+
+def task_line(table: Table, requested: str, metric: str) -> str:
+    """One line: the task, why (the ``--task auto`` rule, or the flag), and the metric."""
+    if table.task == REGRESSION:
+        what = f"regression: target {table.target!r} is predicted as numbers"
+        rule = f"numbers with fractions or more than {MAX_AUTO_CLASSES} values"
+    else:
+        what = f"classification: target {table.target!r} has {len(table.class_counts())} classes"
+        rule = f"text, or whole numbers with at most {MAX_AUTO_CLASSES} values"
+    why = f"--task {requested}" if requested != "auto" else f"--task auto: {rule}"
+    return f"task {what} ({why}); searched for the best validation {metric}"
 
 
 def describe_file(path: str, target: str | None = None, **options: Unpack[ReadOptions]) -> str:

@@ -67,10 +67,18 @@ def encode_codes(
         if (position < 0).any() and not lenient:
             raise DataError(
                 f"{source}: column {column.name!r} has value {values[position < 0].iloc[0]!r}, "
-                f"not seen in training; known values are {', '.join(column.categories)}"
+                f"not seen in training; known values are {_known(column.categories)}"
             )
         codes[:, j] = np.where(position < 0, 0, position)
     return codes
+
+
+def _known(categories: Sequence[str], shown: int = 20) -> str:
+    """The values seen in training, as a message lists them: not ``<unknown>``, the code of
+    every other value, and the first ``shown`` of many."""
+    known = [category for category in categories if category != UNKNOWN]
+    more = f", ... ({len(known)} in all)" if len(known) > shown else ""
+    return ", ".join(known[:shown]) + more
 
 
 def category_positions(values: pd.Series, categories: Sequence[str]) -> np.ndarray:

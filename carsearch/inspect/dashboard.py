@@ -96,7 +96,7 @@ def check_storage_exists(storage_url: str) -> None:
 
 
 def artifact_store_for(storage_url: str) -> FileSystemArtifactStore | None:
-    """The artifact store of the storage's export bundles (:mod:`carsearch.export`), if any."""
+    """The artifact store of the storage's bundles (:mod:`carsearch.bundle.artifacts`), if any."""
     from carsearch.bundle.artifacts import artifact_dir
 
     folder = artifact_dir(storage_url)

@@ -36,6 +36,8 @@ logger = logging.getLogger("carsearch")
 
 #: The categorical parameters that get a slice plot of their own.
 SLICE_PARAMS: tuple[str, ...] = ("embedding_rule", "optimizer")
+#: Axes of the parallel-coordinates figure besides the objective: more overlap unreadably.
+PARALLEL_AXES = 8
 #: Pixels; eight figures and the tables fit a 1400 x 5000 screenshot.
 FIGURE_HEIGHT = 420
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -74,7 +76,7 @@ def write_report(study: optuna.Study, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     check_report_path(path)  # again: rendering takes seconds
     path.write_text(page_text, encoding="utf-8")
-    logger.info("report of study %r written to %s", study.study_name, path)
+    logger.debug("report of study %r written to %s", study.study_name, path)  # the CLI prints it
     return path
 
 
@@ -123,7 +125,10 @@ def search_sections(study: optuna.Study) -> list[Section]:
     builders: list[tuple[str, Callable[[], go.Figure]]] = [
         ("Optimization history", lambda: vis.plot_optimization_history(study)),
         ("Parameter importances (PED-ANOVA)", lambda: plot_importances(study)),
-        ("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study)),
+        (
+            "Parallel coordinates (the most important parameters)",
+            lambda: vis.plot_parallel_coordinate(study, params=parallel_params(study)),
+        ),
         ("Intermediate values (pruning curves)", lambda: vis.plot_intermediate_values(study)),
     ]
     builders.extend(
@@ -136,6 +141,26 @@ def plot_importances(study: optuna.Study) -> go.Figure:
     """Parameter importances by PED-ANOVA, which needs no scikit-learn (fANOVA does)."""
     evaluator = optuna.importance.PedAnovaImportanceEvaluator()
     return optuna.visualization.plot_param_importances(study, evaluator=evaluator)
+
+
+def parallel_params(study: optuna.Study) -> list[str]:
+    """The :data:`PARALLEL_AXES` most important parameters by PED-ANOVA (the first ones where
+    importances cannot be computed), of those every completed trial has: a trial lacking one
+    would be left out of the figure."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        return []
+    common = set.intersection(*(set(trial.params) for trial in complete))
+    ranked = [name for name in complete[0].params if name in common]
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # small studies: "may be inaccurate"
+            importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError, KeyError, ZeroDivisionError):
+        importances = {}
+    ranked.sort(key=lambda name: -importances.get(name, -1.0))
+    return ranked[:PARALLEL_AXES]
 
 
 def figure_section(title: str, build: Callable[[], go.Figure]) -> Section:
@@ -174,8 +199,27 @@ def summary_section(study: optuna.Study) -> Section:
         rows.append(("best", "no completed trial yet"))
     else:
         rows.append(("best", f"trial {best.number}: value {best.value:.6g}"))
+        rows.extend(bundle_rows(study, best.number))
         rows.extend((f"param {key}", str(value)) for key, value in best.params.items())
     return Section(f"Study {study.study_name}", table(("", ""), rows, header=False))
+
+
+def bundle_rows(study: optuna.Study, best: int) -> list[tuple[str, str]]:
+    """The export bundle's test scores and folder, for the report's first table."""
+    folder = bundle_path(study)
+    if folder is None:
+        return [("bundle", "none yet (carsearch export)")]
+    try:
+        record = read_manifest(folder)
+        test = record["test"]
+        if record.get("task") == REGRESSION:
+            scores = figures.regression_scores(test)
+        else:
+            scores = ", ".join(f"{key} {test[key]:.4f}" for key in ("accuracy", "macro_f1"))
+    except (BundleError, KeyError, TypeError, ValueError) as error:
+        return [("bundle", f"{folder} (cannot be read: {error})")]
+    of = "" if record.get("trial") == best else f" (of trial {record.get('trial')})"
+    return [("test", scores + of), ("bundle", str(folder))]
 
 
 def class_section(study: optuna.Study) -> Section:

@@ -11,7 +11,6 @@ import torch
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import TrainingError
-from carsearch.inspect.tensorboard import TrialCurves, open_curves, summary_writer_type
 from carsearch.models.network import build_network
 from carsearch.search import stop
 from carsearch.search.buffered import flush_trial
@@ -19,6 +18,12 @@ from carsearch.search.space import suggest
 from carsearch.training.device import derive_seed, device_label, seed_everything
 from carsearch.training.loop import EpochCallback, Tensors, fit
 from carsearch.training.metrics import Scores
+from carsearch.training.tensorboard import TrialCurves, open_curves, summary_writer_type
+
+#: Trial user attribute: the epoch of the trial's best validation score (a refit trains this many).
+BEST_EPOCH_ATTR = "best_epoch"
+#: Trial user attribute: why a failed trial failed, in one line.
+FAIL_REASON_ATTR = "fail_reason"
 
 
 class Objective:
@@ -66,7 +71,7 @@ class Objective:
                 on_epoch=self._reporter(trial, curves),
             )
         except TrainingError as error:
-            trial.set_user_attr("fail_reason", str(error))
+            trial.set_user_attr(FAIL_REASON_ATTR, str(error))
             raise
         except torch.cuda.OutOfMemoryError as error:  # = torch.OutOfMemoryError
             raise self._out_of_memory(trial, error) from error
@@ -74,7 +79,7 @@ class Objective:
             if curves is not None:
                 curves.close()
         assert result.best_scores is not None  # fit with validation always scores
-        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr(BEST_EPOCH_ATTR, result.best_epoch)
         for key, value in result.best_scores.items():
             trial.set_user_attr(f"val_{key}", value)
         return result.best_scores[config.metric]
@@ -98,7 +103,7 @@ class Objective:
         """The error that fails ``trial`` instead of the whole search, its reason stored."""
         first_line = str(error).partition("\n")[0][:300]
         reason = f"out of memory on {self.label}: {first_line}"
-        trial.set_user_attr("fail_reason", reason)
+        trial.set_user_attr(FAIL_REASON_ATTR, reason)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         return TrainingError(reason)

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from carsearch.config import RunConfig
 from carsearch.exceptions import StudyError, TrainingError
 from carsearch.search.faults import fail_running, storage_faults
+from carsearch.search.objective import FAIL_REASON_ATTR
 from carsearch.search.storage import BudgetReached, is_server
 from carsearch.search.study import FINISHED
 
@@ -123,7 +124,7 @@ class _Stopper:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.state == TrialState.FAIL:
             self.failures_in_a_row += 1
-            self.last_reason = trial.user_attrs.get("fail_reason", "an unknown error")
+            self.last_reason = trial.user_attrs.get(FAIL_REASON_ATTR, "an unknown error")
         else:
             self.failures_in_a_row = 0
         if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
@@ -141,5 +142,5 @@ class _Stopper:
 def log_failure(study: optuna.Study, trial: FrozenTrial) -> None:
     """One warning line per failed trial, with the reason the objective recorded."""
     if trial.state == TrialState.FAIL:
-        reason = trial.user_attrs.get("fail_reason", "see --debug for the traceback")
+        reason = trial.user_attrs.get(FAIL_REASON_ATTR, "see --debug for the traceback")
         logger.warning("trial %d failed: %s", trial.number, reason)

@@ -1,1 +1,2 @@
-"""Training: the loop, optimizer plugins, schedulers, metrics, devices and seeds, refits."""
+"""Training: the loop, optimizer plugins, schedulers, metrics, devices and seeds, refits,
+TensorBoard curves."""

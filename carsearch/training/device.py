@@ -27,12 +27,23 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise ConfigError(f"device {name!r} asked for, but this machine has {count} CUDA GPUs")
+        _check_cuda(name, device)
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device 'mps' asked for, but MPS is not available here")
     return device
+
+
+def _check_cuda(name: str, device: torch.device) -> None:
+    if torch.version.cuda is None:
+        raise ConfigError(
+            f"device {name!r} asked for, but the installed torch {torch.__version__} is a "
+            "CPU-only build (torch.version.cuda is None); for a CUDA build, install torch "
+            "without the +cpu pin from the PyTorch index of your CUDA version, e.g. pip "
+            "install torch --index-url https://download.pytorch.org/whl/cu126"
+        )
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if (device.index or 0) >= count:
+        raise ConfigError(f"device {name!r} asked for, but this machine has {count} CUDA GPUs")
 
 
 def device_label(device: torch.device) -> str:

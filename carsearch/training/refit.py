@@ -9,6 +9,7 @@ choice (:func:`n_refits`); both built-in families take 5.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,8 @@ from carsearch.training.device import derive_seed, seed_everything
 from carsearch.training.loop import Tensors, fit
 from carsearch.training.metrics import Scores
 from carsearch.training.recipe import Recipe
+
+logger = logging.getLogger("carsearch")
 
 #: Keeps refit seeds apart from trial seeds (which use the trial number as key).
 _REFIT_KEY = 2**31 - 1
@@ -64,8 +67,15 @@ def refit(
     task = recipe.task(encoded, rows, device)
     train = Tensors.select(encoded, rows, device)
     seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(n_refits(config, recipe)))
+    logger.info(
+        "refitting %d model%s on train+validation (%d rows, %d epochs each) ...",
+        len(seeds),
+        "" if len(seeds) == 1 else "s",
+        len(rows),
+        n_epochs,
+    )
     members = []
-    for seed in seeds:
+    for number, seed in enumerate(seeds, start=1):
         seed_everything(seed)
         member = build_network(spec, encoded.schema).to(device)
         optimizer = recipe.build_optimizer(member)
@@ -81,6 +91,7 @@ def refit(
             scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
         )
         members.append(member)
+        logger.info("refit %d/%d trained", number, len(seeds))
     ensemble = Ensemble(members, task=encoded.schema.task, scale=task.scale).eval()
     test = Tensors.select(encoded, prepared.split.test, device)
     with torch.inference_mode():

@@ -97,7 +97,7 @@ def test_carsearch_predict_names_the_file_line(
     rows.to_csv(path, index=False)
     assert main(["predict", "--model", str(result.bundle), "--input", str(path)]) == 1
     assert capsys.readouterr().err == (
-        "error: input: column 'age' is numeric, but line 4 holds 'forty', not a finite number\n"
+        f"error: {path}: column 'age' is numeric, but line 4 holds 'forty', not a finite number\n"
     )
 
 

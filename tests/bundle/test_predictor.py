@@ -170,7 +170,9 @@ def test_predict_reports_unseen_values_in_one_line(
     make_frame(5).drop(columns=["label"]).replace({"red": "pink"}).to_csv(data, index=False)
     command = ["predict", "--model", str(bundle), "--input", str(data)]
     assert main([*command, "--unseen", "error"]) == 1
-    assert capsys.readouterr().err.startswith("error: input: column 'colour' has value 'pink'")
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {data}: column 'colour' has value 'pink'"), err
+    assert err.rstrip().endswith("known values are blue, green, red"), "not <unknown>"
     assert main([*command, "--unseen", "most_frequent"]) == 0
     assert main(command) == 0  # by default an unseen value is <unknown>
 

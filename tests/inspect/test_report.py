@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -19,7 +20,9 @@ from carsearch.cli import main
 from carsearch.inspect.report import (
     GENERATOR,
     MARKER_BYTES,
+    PARALLEL_AXES,
     SLICE_PARAMS,
+    parallel_params,
     per_class_scores,
     render_report,
     write_report,
@@ -54,7 +57,7 @@ PROBE = """<script>
 SECTIONS = (
     "Optimization history",
     "Parameter importances (PED-ANOVA)",
-    "Parallel coordinates",
+    "Parallel coordinates (the most important parameters)",
     "Intermediate values (pruning curves)",
     *(f"Slice: {name}" for name in SLICE_PARAMS),
     "Class distribution",
@@ -232,3 +235,31 @@ def test_the_default_report_stays_in_the_working_folder_whatever_the_study_name(
     assert all(path.name.endswith("-report.html") and path.is_file() for path in written)
     assert not (tmp_path / "x-report.html").exists() and not (tmp_path / "abs").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".html")] == []
+
+
+def test_the_first_table_has_the_test_scores_and_the_bundle(study: optuna.Study) -> None:
+    page = render_report(study)
+    first = page.split("<h2>", 2)[1]
+    manifest = read_manifest(bundle_path(study))
+    test = manifest["test"]
+    assert f"<td>test</td><td>accuracy {test['accuracy']:.4f}, macro_f1 " in first
+    assert f"<td>bundle</td><td>{bundle_path(study)}</td>" in first
+
+
+def test_parallel_coordinates_show_only_the_most_important_parameters(
+    study: optuna.Study,
+) -> None:
+    shown = parallel_params(study)
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    common = set.intersection(*(set(t.params) for t in complete))
+    assert len(common) > PARALLEL_AXES, "the tiny study searches more parameters than shown"
+    assert len(shown) == PARALLEL_AXES and set(shown) <= common
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    ranked = sorted(common, key=lambda name: -importances.get(name, -1.0))
+    assert [importances.get(name, -1.0) for name in shown] == [
+        importances.get(name, -1.0) for name in ranked[:PARALLEL_AXES]
+    ]
+    figure = render_report(study).split("Parallel coordinates")[1].split("<h2>")[0]
+    axes = json.loads("[" + re.findall(r'"ticktext":\[([^\]]*)\]', figure)[0] + "]")
+    assert axes[0] == "Objective Value" and sorted(axes[1:]) == sorted(shown)

@@ -11,7 +11,7 @@ import pytest
 import carsearch
 from carsearch import RunConfig
 from carsearch.search.buffered import BufferedStorage
-from carsearch.search.storage import make_storage
+from carsearch.search.storage import make_storage, trial_storage
 from helpers import tiny_config
 
 
@@ -76,5 +76,18 @@ def test_a_rung_is_written_before_the_trial_goes_on_past_it(tmp_path: Path) -> N
     assert on_disk.intermediate_values == {1: 0.1, 2: pytest.approx(0.2)}  # step 3: not yet
 
 
-def test_plain_configs_write_live() -> None:
-    assert RunConfig().live_writes is False and RunConfig(live_writes=True).live_writes
+@pytest.mark.parametrize(
+    ("config", "on_disk_at_once"), [(RunConfig(), {}), (RunConfig(live_writes=True), {1: 0.5})]
+)
+def test_a_plain_run_buffers_each_epoch_and_live_writes_store_it_at_once(
+    tmp_path: Path, config: RunConfig, on_disk_at_once: dict[int, float]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    storage = trial_storage(make_storage(url), live_writes=config.live_writes)
+    study = optuna.create_study(study_name="w", storage=storage)
+    trial = study.ask()
+    trial.report(0.5, 1)
+    on_disk = optuna.load_study(study_name="w", storage=url).trials[0]
+    assert on_disk.intermediate_values == on_disk_at_once
+    study.tell(trial, 0.5)
+    assert optuna.load_study(study_name="w", storage=url).trials[0].intermediate_values == {1: 0.5}

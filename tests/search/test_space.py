@@ -9,7 +9,6 @@ from carsearch import RunConfig
 from carsearch.data.schema import UNKNOWN, Column, NumericColumn, Schema
 from carsearch.models.network import NetworkSpec, build_network
 from carsearch.search.space import (
-    ADDED_LATER,
     TEXTBOOK_PARAMS,
     batch_sizes,
     replay,
@@ -97,11 +96,17 @@ def test_textbook_params_build_the_textbook_model() -> None:
     assert recipe.embedding_dims == (2, 2, 1)  # min(50, (n + 1) // 2), n without <unknown>
 
 
-def test_a_trial_stored_before_class_weights_replays_unweighted() -> None:
+@pytest.mark.parametrize("class_weight", ["none", "search"])
+def test_a_trial_stored_before_class_weights_replays_unweighted(class_weight: str) -> None:
+    """Even where the study now searches class weights, a trial that never chose one is
+    replayed as it trained: unweighted."""
+    config = RunConfig(class_weight=class_weight)
     old = {k: v for k, v in TEXTBOOK_PARAMS.items() if k != "class_weight"}
     full = {**old, "adam_weight_decay": 1e-6, "batch_size": 128, "lr_scheduler": "none"}
-    assert replay(full, RunConfig(), SCHEMA, N_TRAIN).params["class_weight"] == "none"
-    assert ADDED_LATER == {"class_weight": "none"}
+    replayed = replay(full, config, SCHEMA, N_TRAIN)
+    unweighted = replay({**full, "class_weight": "none"}, config, SCHEMA, N_TRAIN)
+    assert replayed.params["class_weight"] == "none"
+    assert replayed == unweighted
 
 
 @pytest.mark.parametrize(("rule", "expected"), [("textbook", 2), ("fastai", 3)])

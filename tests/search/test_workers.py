@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import optuna
 import pytest
@@ -11,11 +12,11 @@ import carsearch
 from carsearch import RunConfig
 from carsearch.data.prepare import Prepared, default_study_name, prepare
 from carsearch.exceptions import CarsearchError, ConfigError
+from carsearch.search import workers
 from carsearch.search.storage import make_storage
 from carsearch.search.study import count_trials, open_study
 from carsearch.search.workers import (
     assign_device,
-    available_cores,
     run_workers,
     threads_per_worker,
     worker_specs,
@@ -51,12 +52,17 @@ def test_without_gpus_auto_is_left_to_each_worker() -> None:
     assert {assign_device("auto", i, 0) for i in range(3)} == {"auto"}
 
 
-def test_worker_specs_never_oversubscribe(fast_config: RunConfig) -> None:
+@pytest.mark.parametrize(("n_cores", "threads"), [(16, 4), (6, 1), (2, 1)])
+def test_worker_specs_never_oversubscribe(
+    fast_config: RunConfig, monkeypatch: pytest.MonkeyPatch, n_cores: int, threads: int
+) -> None:
+    # This machine has the cores it has; the other counts are machines that are not here.
+    monkeypatch.setattr(workers, "available_cores", lambda: n_cores)
     config = fast_config.replace(jobs=4, threads=64)
     specs = worker_specs(config, prepare(config), "tiny")
     assert [spec.index for spec in specs] == [0, 1, 2, 3]
     assert {spec.device for spec in specs} == {"cpu"}
-    assert {spec.threads for spec in specs} == {max(1, available_cores() // 4)}
+    assert {spec.threads for spec in specs} == {threads}
     one = worker_specs(fast_config.replace(jobs=2), prepare(fast_config), "tiny")
     assert {spec.threads for spec in one} == {1}, "--threads stays the ceiling"
 
@@ -84,13 +90,17 @@ def test_four_sqlite_workers_on_two_cores_finish_exactly_the_asked_trials(
 
 
 @pytest.mark.slow
-def test_three_postgresql_workers_join_one_study(fast_config: RunConfig, postgres_url: str) -> None:
+def test_three_postgresql_workers_join_one_study(
+    fast_config: RunConfig, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a server storage keeps its bundles under ./studies
     name = f"carsearch-test-{uuid.uuid4().hex[:12]}"
     config = fast_config.replace(storage=postgres_url, study_name=name, jobs=3, n_trials=9)
     try:
         result = carsearch.run(config)
         assert_exactly(result.study, 9)
         assert result.summary.storage == postgres_url
+        assert (tmp_path / "studies" / name / "best" / "model.json").is_file()
     finally:
         try:
             optuna.delete_study(study_name=name, storage=make_storage(postgres_url))

@@ -11,7 +11,7 @@ import pytest
 from carsearch import RunConfig
 from carsearch.cli import main
 from carsearch.exceptions import ConfigError
-from carsearch.inspect.tensorboard import LOSS_TAG, summary_writer_type, trial_folder
+from carsearch.training.tensorboard import LOSS_TAG, summary_writer_type, trial_folder
 
 TAGS = [LOSS_TAG] + [
     f"{metric}/{split}"
