@@ -18,7 +18,7 @@ from pathlib import Path
 
 import optuna
 
-from carsearch.search.storage import make_storage, trial_storage
+from carsearch.storage.open import make_storage, trial_storage
 
 N_EPOCHS = 15
 

@@ -15,9 +15,9 @@ from carsearch.data.describe import kinds_line
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import finish, optimize, summarize
-from carsearch.search.faults import storage_faults
-from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
+from carsearch.storage.faults import storage_faults
+from carsearch.storage.open import make_storage, trial_storage
 from carsearch.summary import Summary
 from carsearch.training.device import device_label, resolve_device, set_threads
 from carsearch.training.refit import Refit

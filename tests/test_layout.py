@@ -14,6 +14,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 #: Lower layers first; a module may import its own layer and those before it, never later ones.
 LAYERS = (
     ("exceptions", "config", "plugins", "_lazy", "_moved", "summary"),
+    ("storage",),  # Optuna's storage, behind one object: needs nothing of carsearch above
     ("data",),
     ("models",),
     ("training",),

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 
 from carsearch.bundle.format import MANIFEST, ONNX, TORCHSCRIPT, WEIGHTS, sha256
-from carsearch.search.storage import studies_dir
+from carsearch.storage.urls import studies_dir
 
 #: Study user attribute: the absolute path of the latest bundle's folder.
 BUNDLE_ATTR = "carsearch_bundle"

@@ -2,7 +2,7 @@
 
 ``n_trials`` counts the study's finished trials, across every worker on every machine. Each
 process runs :func:`run_trials`, which stops when the study holds them; the storage's trial
-budget (:class:`carsearch.search.rdb.CarsearchStorage`) refuses, in the transaction that would
+budget (:class:`carsearch.storage.rdb.CarsearchStorage`) refuses, in the transaction that would
 start it, a trial beyond them, so racing workers cannot overshoot. A failed trial (a NaN
 loss, ``--trial-timeout``, out of memory, a dead worker's) frees its place for another.
 """
@@ -19,9 +19,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from carsearch.config import RunConfig
 from carsearch.exceptions import StudyError, TrainingError
-from carsearch.search.faults import fail_running, storage_faults
-from carsearch.search.storage import BudgetReached, is_server
 from carsearch.search.study import FINISHED
+from carsearch.storage.faults import fail_running, storage_faults
+from carsearch.storage.rdb import BudgetReached
+from carsearch.storage.urls import is_server
 
 logger = logging.getLogger("carsearch")
 

@@ -11,7 +11,6 @@ import carsearch
 from carsearch import RunConfig
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import CarsearchError, ConfigError
-from carsearch.search.storage import make_storage
 from carsearch.search.study import count_trials, open_study
 from carsearch.search.workers import (
     assign_device,
@@ -20,6 +19,7 @@ from carsearch.search.workers import (
     threads_per_worker,
     worker_specs,
 )
+from carsearch.storage.open import make_storage
 from helpers import raise_in_worker
 
 

@@ -1,4 +1,4 @@
-"""What carsearch.search.rdb relies on in Optuna's private RDB API.
+"""What carsearch.storage.rdb relies on in Optuna's private RDB API.
 
 These fail loudly, naming the missing piece, when an Optuna release changes it; the behaviour
 built on them (exact trial totals, silent trials failed) is tested in test_storage.py.
@@ -16,7 +16,7 @@ from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models
 from packaging.requirements import Requirement
 
-from carsearch.search.rdb import CarsearchStorage
+from carsearch.storage.rdb import CarsearchStorage
 
 
 def test_the_installed_optuna_is_one_the_pin_allows() -> None:

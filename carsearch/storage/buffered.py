@@ -4,7 +4,7 @@ Plain Optuna writes every suggested parameter, every epoch's value and every att
 transaction of its own, and reads the running trial back to check pruning: about 270 ms of
 storage per trial here, more than the training. :class:`BufferedStorage` holds the trials
 this process runs and writes each one's pending rows in a single transaction
-(:func:`carsearch.search.rdb.write_trial`) at the moments other processes need them:
+(:func:`carsearch.storage.rdb.write_trial`) at the moments other processes need them:
 
 * once its parameters are sampled (so a worker that dies mid-trial leaves a trial whose
   parameters are retried, as before);
@@ -36,7 +36,7 @@ from optuna.study import StudyDirection
 from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
-from carsearch.search.rdb import CarsearchStorage, Pending, study_of_trial, write_trial
+from carsearch.storage.rdb import CarsearchStorage, Pending, study_of_trial, write_trial
 
 #: Seconds between looks for dead workers' trials (at most one look per trial start before).
 STALE_CHECK_SECONDS = 10.0
@@ -50,7 +50,7 @@ class BufferedStorage(BaseStorage, BaseHeartbeat):
     """Optuna's storage for ``rdb``, with this process's running trials written in batches.
 
     Args:
-        rdb: the database storage (a :class:`~carsearch.search.rdb.CarsearchStorage`).
+        rdb: the database storage (a :class:`~carsearch.storage.rdb.CarsearchStorage`).
     """
 
     def __init__(self, rdb: CarsearchStorage) -> None:

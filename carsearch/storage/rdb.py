@@ -28,7 +28,7 @@ from optuna.distributions import (
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 
-from carsearch.search.sqlite import sqlite_path, tune_sqlite
+from carsearch.storage.sqlite import sqlite_path, tune_sqlite
 
 #: Trial states that use up a study's budget: finished, or running somewhere now.
 BUDGETED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)

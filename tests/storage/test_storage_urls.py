@@ -16,8 +16,8 @@ import optuna
 import pytest
 
 from carsearch.cli import main
-from carsearch.search.storage import make_storage
 from carsearch.search.study import FINISHED
+from carsearch.storage.open import make_storage
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 MARIADB = "mysql://root@127.0.0.1:3306/test"

@@ -22,8 +22,9 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from carsearch.exceptions import CarsearchError, StorageError
-from carsearch.search.buffered import BufferedStorage
-from carsearch.search.storage import driver_message
+from carsearch.storage.buffered import BufferedStorage
+from carsearch.storage.errors import driver_message
+from carsearch.storage.urls import shown
 
 logger = logging.getLogger("carsearch")
 
@@ -65,7 +66,7 @@ def database_error(error: BaseException) -> BaseException | None:
 
 def fault_message(url: str, error: BaseException) -> str:
     """``cannot write to the storage URL: WHAT; finished trials are kept: HOW TO RESUME``."""
-    shown = make_url(url).render_as_string(hide_password=True)
+    where = shown(make_url(url))
     original = getattr(error, "orig", None) or error
     detail = driver_message(original)
     statement = str(getattr(error, "statement", None) or "").lstrip().upper()
@@ -73,7 +74,7 @@ def fault_message(url: str, error: BaseException) -> str:
     full = any(words in detail.lower() for words in _FULL)
     remedy = "free disk space" if full else "once the storage works again"
     return (
-        f"cannot {action} the storage {shown}: {detail}; the finished trials are kept: "
+        f"cannot {action} the storage {where}: {detail}; the finished trials are kept: "
         f"{remedy}, then run the same command again to continue"
     )
 
@@ -88,7 +89,7 @@ def _quietly(action: Callable[[], object]) -> None:
 def fail_running(storage: optuna.storages.BaseStorage) -> None:
     """Mark the trials this process runs on ``storage`` failed, one row each, if it can.
 
-    Only a :class:`~carsearch.search.buffered.BufferedStorage` knows them; with live writes,
+    Only a :class:`~carsearch.storage.buffered.BufferedStorage` knows them; with live writes,
     Optuna has already tried to record the failure itself.
     """
     if not isinstance(storage, BufferedStorage):
