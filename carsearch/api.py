@@ -17,7 +17,7 @@ from carsearch.exceptions import StudyError
 from carsearch.pipeline import finish, optimize, summarize
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
 from carsearch.storage.faults import storage_faults
-from carsearch.storage.open import make_storage, trial_storage
+from carsearch.storage.seam import open_storage
 from carsearch.summary import Summary
 from carsearch.training.device import device_label, resolve_device, set_threads
 from carsearch.training.refit import Refit
@@ -62,11 +62,12 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
     prepared = prepare(config)
     config = config.for_task(prepared.table.task)
     logger.info("%s", kinds_line(prepared.table))
-    storage = make_storage(config.storage, trial_budget=config.n_trials)
+    storage = open_storage(
+        config.storage, trial_budget=config.n_trials, live_writes=config.live_writes
+    )
     name = default_study_name(config)
-    searched = trial_storage(storage, live_writes=config.live_writes)
     with storage_faults(config.storage):
-        study = open_study(config, storage=searched, name=name, table=prepared.table)
+        study = open_study(config, storage=storage.optuna, name=name, table=prepared.table)
         logger.info(
             "study %r in %s: %d trials wanted, device %s",
             study.study_name,

@@ -15,7 +15,7 @@ from carsearch.inspect.tensorboard import TrialCurves, open_curves, summary_writ
 from carsearch.models.network import build_network
 from carsearch.search import stop
 from carsearch.search.space import suggest
-from carsearch.storage.buffered import flush_trial
+from carsearch.storage.seam import flush_trial
 from carsearch.training.device import derive_seed, device_label, seed_everything
 from carsearch.training.loop import EpochCallback, Tensors, fit
 from carsearch.training.metrics import Scores

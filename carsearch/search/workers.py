@@ -35,7 +35,8 @@ from carsearch.search import stop
 from carsearch.search.objective import make_objective
 from carsearch.search.study import make_pruner, make_sampler
 from carsearch.search.trials import Callback, n_finished, run_trials
-from carsearch.storage.open import make_storage, trial_storage
+from carsearch.storage.open import make_storage
+from carsearch.storage.seam import trial_storage
 from carsearch.storage.sqlite import sqlite_path
 from carsearch.storage.urls import is_server
 from carsearch.training.device import resolve_device, set_threads

@@ -14,15 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 
-import optuna
 import sqlalchemy
-from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from carsearch.exceptions import CarsearchError, StorageError
-from carsearch.storage.buffered import BufferedStorage
 from carsearch.storage.errors import driver_message
 from carsearch.storage.urls import shown
 
@@ -48,7 +44,7 @@ def storage_faults(url: str, on_fault: Callable[[], object] | None = None) -> It
         if cause is None:
             raise
         if on_fault is not None:
-            _quietly(on_fault)
+            quietly(on_fault)
         raise StorageError(fault_message(url, cause)) from error
 
 
@@ -79,20 +75,8 @@ def fault_message(url: str, error: BaseException) -> str:
     )
 
 
-def _quietly(action: Callable[[], object]) -> None:
+def quietly(action: Callable[[], object]) -> None:
     try:
         action()
     except Exception as error:  # the storage is failing: recording more is best effort
         logger.debug("could not record the failure in the storage: %s", error)
-
-
-def fail_running(storage: optuna.storages.BaseStorage) -> None:
-    """Mark the trials this process runs on ``storage`` failed, one row each, if it can.
-
-    Only a :class:`~carsearch.storage.buffered.BufferedStorage` knows them; with live writes,
-    Optuna has already tried to record the failure itself.
-    """
-    if not isinstance(storage, BufferedStorage):
-        return
-    for trial_id in storage.drop_running():
-        _quietly(partial(storage.rdb.set_trial_state_values, trial_id, TrialState.FAIL))

@@ -22,10 +22,8 @@ import warnings
 from pathlib import Path
 
 import optuna
-from optuna.storages import BaseStorage
 from sqlalchemy.engine import URL, make_url
 
-from carsearch.storage.buffered import BufferedStorage
 from carsearch.storage.errors import opening_errors
 from carsearch.storage.rdb import CarsearchStorage
 from carsearch.storage.schema import upgrade_if_old
@@ -103,14 +101,3 @@ def _open(
                 max_retry=MAX_RETRY
             ),
         )
-
-
-def trial_storage(rdb: CarsearchStorage, *, live_writes: bool = False) -> BaseStorage:
-    """The storage a search runs its trials on: buffered writes, or ``live_writes`` as they come.
-
-    Buffered (:class:`~carsearch.storage.buffered.BufferedStorage`): a running trial's rows are
-    written at its start, its pruner's rungs and its end, a few milliseconds a trial. Live:
-    every parameter, epoch and attribute in a transaction of its own, as plain Optuna does, so
-    a dashboard can follow a running trial epoch by epoch.
-    """
-    return rdb if live_writes else BufferedStorage(rdb)
