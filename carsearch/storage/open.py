@@ -25,6 +25,7 @@ import optuna
 from sqlalchemy.engine import URL, make_url
 
 from carsearch.storage.errors import opening_errors
+from carsearch.storage.first_open import create_tables
 from carsearch.storage.rdb import CarsearchStorage
 from carsearch.storage.schema import upgrade_if_old
 from carsearch.storage.sqlite import enable_wal, sqlite_path
@@ -74,6 +75,10 @@ def make_storage(
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             enable_wal(path)
+        if path is not None or parsed.get_backend_name() != "sqlite":
+            # Before the schema check: that opens Optuna's version manager, which stamps
+            # a half-created storage and collides with the process creating it.
+            create_tables(url, parsed, engine_kwargs(parsed))
         upgrade_if_old(url, path)
         return _open(url, parsed, path, trial_budget, heartbeat_interval, grace_period)
 

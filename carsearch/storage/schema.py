@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from carsearch.exceptions import StudyError
 from carsearch.storage.sqlite import backup_sqlite
-from carsearch.storage.urls import connect_args, shown
+from carsearch.storage.urls import engine_kwargs, shown
 
 logger = logging.getLogger("carsearch")
 
@@ -62,7 +62,7 @@ def upgrade_if_old(url: str, path: Path | None) -> None:
 
 def _has_optuna_tables(url: str) -> bool:
     parsed = make_url(url)
-    engine = sqlalchemy.create_engine(url, connect_args=connect_args(parsed))
+    engine = sqlalchemy.create_engine(url, **engine_kwargs(parsed))
     try:
         return sqlalchemy.inspect(engine).has_table("version_info")
     finally:
