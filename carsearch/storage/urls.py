@@ -9,7 +9,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
 from carsearch.exceptions import ConfigError
-from carsearch.storage.sqlite import BUSY_TIMEOUT, sqlite_path
+from carsearch.storage.sqlite import busy_timeout, sqlite_path
 
 #: Seconds to wait for a database server to accept a connection.
 CONNECT_TIMEOUT = 5
@@ -91,7 +91,7 @@ def shown(url: URL) -> str:
 
 def engine_kwargs(url: URL) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
-        return {"connect_args": {"timeout": BUSY_TIMEOUT}}
+        return {"connect_args": {"timeout": busy_timeout()}}
     # Long searches outlive idle server connections; test each before use.
     return {"pool_pre_ping": True, "connect_args": connect_args(url)}
 
