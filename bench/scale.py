@@ -124,8 +124,9 @@ def trials_per_second(n_trials: int = 1000, *, in_memory: bool = False) -> list[
     from carsearch import RunConfig
     from carsearch.data.prepare import prepare
     from carsearch.search.space import suggest
-    from carsearch.search.storage import make_storage, trial_storage
     from carsearch.search.study import make_pruner, make_sampler
+    from carsearch.storage.open import make_storage
+    from carsearch.storage.seam import trial_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     config = RunConfig()

@@ -19,10 +19,10 @@ from carsearch.data.describe import kinds_line, task_line
 from carsearch.data.prepare import default_study_name, prepare, same_data
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import bundle_dir, finish, optimize, reusable_bundle, summarize
-from carsearch.search.faults import storage_faults
-from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
 from carsearch.search.trials import n_finished
+from carsearch.storage.faults import storage_faults
+from carsearch.storage.seam import open_storage
 from carsearch.summary import Summary
 from carsearch.training.device import device_label, resolve_device, set_threads
 from carsearch.training.refit import Refit
@@ -98,12 +98,13 @@ def _run(config: RunConfig, *, progress: bool, refit: bool) -> RunResult:
     requested, config = config.task, config.for_task(prepared.table.task)
     logger.info("%s", kinds_line(prepared.table))
     logger.info("%s", task_line(prepared.table, requested, config.metric))
-    storage = make_storage(config.storage, trial_budget=config.n_trials)
+    storage = open_storage(
+        config.storage, trial_budget=config.n_trials, live_writes=config.live_writes
+    )
     name = default_study_name(config)
     bundle_dir(config, name)  # the default folder too, before the search
-    searched = trial_storage(storage, live_writes=config.live_writes)
     with storage_faults(config.storage):
-        study = open_study(config, storage=searched, name=name, table=prepared.table)
+        study = open_study(config, storage=storage.optuna, name=name, table=prepared.table)
         stored = n_finished(study)
         logger.info(
             "study %r in %s: %d trials stored, %d to run for %d, device %s",

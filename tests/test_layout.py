@@ -17,6 +17,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 #: Lower layers first; a module may import its own layer and those before it, never later ones.
 LAYERS = (
     ("exceptions", "config", "plugins", "_lazy", "summary", "names", "urls"),
+    ("storage",),  # Optuna's storage, behind one object: needs nothing of carsearch above
     ("data",),
     ("models",),
     ("training",),

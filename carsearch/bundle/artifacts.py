@@ -25,7 +25,8 @@ from carsearch.bundle.format import MANIFEST, ONNX, TORCHSCRIPT, WEIGHTS, sha256
 from carsearch.bundle.integrity import INTEGRITY
 from carsearch.exceptions import BundleError
 from carsearch.names import file_name
-from carsearch.search.storage import sqlite_path, studies_dir
+from carsearch.storage.sqlite import sqlite_path
+from carsearch.storage.urls import studies_dir
 
 #: Study user attribute: the absolute path of the latest bundle's folder.
 BUNDLE_ATTR = "carsearch_bundle"

@@ -28,10 +28,12 @@ def add_export(commands: Any) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from carsearch.api import export_study
+    from carsearch.storage.faults import storage_faults
 
-    result = export_study(
-        args.study, storage=args.storage, out=args.out, data=args.data, device=args.device
-    )
+    with storage_faults(args.storage):
+        result = export_study(
+            args.study, storage=args.storage, out=args.out, data=args.data, device=args.device
+        )
     print_summary(result.summary, as_json=args.json)
     return 0
 
@@ -80,8 +82,9 @@ def add_best(commands: Any) -> None:
 def cmd_best(args: argparse.Namespace) -> int:
     from carsearch.pipeline import summarize
     from carsearch.search.study import open_existing
+    from carsearch.storage.faults import storage_faults
 
-    print_summary(
-        summarize(open_existing(args.study, args.storage), args.storage), as_json=args.json
-    )
+    with storage_faults(args.storage):
+        summary = summarize(open_existing(args.study, args.storage), args.storage)
+    print_summary(summary, as_json=args.json)
     return 0

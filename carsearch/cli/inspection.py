@@ -20,11 +20,14 @@ def add_dashboard(commands: Any) -> None:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from carsearch.inspect.dashboard import dashboard_url, open_dashboard, serve_until_interrupted
+    from carsearch.storage.faults import storage_faults
     from carsearch.urls import shown_url
 
-    server = open_dashboard(args.storage, host=args.host, port=args.port)
-    shown = shown_url(args.storage)
-    print(f"optuna-dashboard on {shown}: open {dashboard_url(server)}", flush=True)
+    with storage_faults(args.storage):
+        server = open_dashboard(args.storage, host=args.host, port=args.port)
+    print(
+        f"optuna-dashboard on {shown_url(args.storage)}: open {dashboard_url(server)}", flush=True
+    )
     print("Ctrl-C stops it", flush=True)
     serve_until_interrupted(server)
     return 0
@@ -44,8 +47,10 @@ def add_report(commands: Any) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from carsearch.inspect.report import default_report_path, write_report
     from carsearch.search.study import open_existing
+    from carsearch.storage.faults import storage_faults
 
-    study = open_existing(args.study, args.storage)
-    path = write_report(study, args.out or default_report_path(study.study_name))
+    with storage_faults(args.storage):
+        study = open_existing(args.study, args.storage)
+        path = write_report(study, args.out or default_report_path(study.study_name))
     print(f"report of study {study.study_name!r} written to {path}")
     return 0

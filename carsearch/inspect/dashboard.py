@@ -16,7 +16,8 @@ from optuna.artifacts import FileSystemArtifactStore
 from sqlalchemy.engine import make_url
 
 from carsearch.exceptions import StudyError
-from carsearch.search.storage import make_storage, sqlite_path
+from carsearch.storage.open import make_storage
+from carsearch.storage.sqlite import sqlite_path
 from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")

@@ -19,9 +19,9 @@ import optuna
 from optuna.trial import TrialState
 
 from carsearch.exceptions import TrainingError
-from carsearch.search.buffered import flush_trial
 from carsearch.search.objective import Objective
 from carsearch.search.space import suggest
+from carsearch.storage.seam import flush_trial
 from carsearch.training.batched import Member, fit_batched, group_key
 from carsearch.training.device import derive_seed
 

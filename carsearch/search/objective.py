@@ -13,8 +13,8 @@ from carsearch.data.prepare import Prepared
 from carsearch.exceptions import TrainingError
 from carsearch.models.network import build_network
 from carsearch.search import stop
-from carsearch.search.buffered import flush_trial
 from carsearch.search.space import suggest
+from carsearch.storage.seam import flush_trial
 from carsearch.training.device import derive_seed, device_label, seed_everything
 from carsearch.training.loop import EpochCallback, Tensors, fit
 from carsearch.training.metrics import Scores

@@ -16,7 +16,9 @@ from carsearch.data.prepare import same_data
 from carsearch.data.table import Table
 from carsearch.exceptions import StudyError
 from carsearch.search.space import textbook_params
-from carsearch.search.storage import make_storage, sqlite_path, storage_url
+from carsearch.storage.open import make_storage
+from carsearch.storage.sqlite import sqlite_path
+from carsearch.storage.urls import storage_url
 from carsearch.training.device import derive_seed
 from carsearch.urls import shown_url
 

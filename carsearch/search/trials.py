@@ -2,7 +2,7 @@
 
 ``n_trials`` counts the study's finished trials, across every worker on every machine. Each
 process runs :func:`run_trials`, which stops when the study holds them; the storage's trial
-budget (:class:`carsearch.search.rdb.CarsearchStorage`) refuses, in the transaction that would
+budget (:class:`carsearch.storage.rdb.CarsearchStorage`) refuses, in the transaction that would
 start it, a trial beyond them, so racing workers cannot overshoot. A failed trial (a NaN
 loss, ``--trial-timeout``, out of memory, a dead worker's) frees its place for another.
 """
@@ -12,17 +12,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from carsearch.config import RunConfig
 from carsearch.exceptions import StudyError, TrainingError
-from carsearch.search.faults import fail_running, storage_faults
 from carsearch.search.objective import FAIL_REASON_ATTR
-from carsearch.search.storage import BudgetReached, is_server
 from carsearch.search.study import FINISHED
+from carsearch.storage.faults import storage_faults
+from carsearch.storage.rdb import BudgetReached
+from carsearch.storage.seam import Storage
+from carsearch.storage.urls import is_server
 
 logger = logging.getLogger("carsearch")
 
@@ -62,7 +63,8 @@ def run_trials(
     if is_server(config.storage):
         study.sampler.reseed_rng()  # other machines may share the seed: sample apart
     stopper = _Stopper(config.n_trials)
-    fail_mine = partial(fail_running, study._storage)
+    owner = Storage.of(study)
+    fail_mine = owner.fail_running if owner is not None else _nothing
     try:
         with storage_faults(config.storage, on_fault=fail_mine):
             _run_until_done(study, objective, config, stopper, progress, callbacks)
@@ -76,6 +78,10 @@ def run_trials(
             f"no trial completed: {MAX_FAILURES_IN_A_ROW} failed in a row, the last because "
             f"{stopper.last_reason}"
         )
+
+
+def _nothing() -> None:
+    """What a study on a storage carsearch did not open fails: nothing (Optuna did)."""
 
 
 def _run_until_done(

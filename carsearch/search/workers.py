@@ -41,9 +41,12 @@ from carsearch.data.prepare import Prepared
 from carsearch.exceptions import CarsearchError, ConfigError
 from carsearch.search import stop
 from carsearch.search.objective import make_objective
-from carsearch.search.storage import is_server, make_storage, sqlite_path, trial_storage
 from carsearch.search.study import make_pruner, make_sampler
 from carsearch.search.trials import Callback, n_finished, run_trials
+from carsearch.storage.open import make_storage
+from carsearch.storage.seam import trial_storage
+from carsearch.storage.sqlite import sqlite_path
+from carsearch.storage.urls import is_server
 from carsearch.training.device import resolve_device, set_threads
 from carsearch.urls import shown_url
 

@@ -22,8 +22,8 @@ from carsearch import RunConfig, StudyError
 from carsearch.cli import main
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.pipeline import optimize
-from carsearch.search.storage import make_storage
 from carsearch.search.study import count_trials, open_study
+from carsearch.storage.open import make_storage
 
 TIMEOUT_REASON = "trial ran past its 1e-06 s limit at epoch 1"
 

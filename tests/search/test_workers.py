@@ -13,7 +13,6 @@ from carsearch import RunConfig
 from carsearch.data.prepare import Prepared, default_study_name, prepare
 from carsearch.exceptions import CarsearchError, ConfigError
 from carsearch.search import workers
-from carsearch.search.storage import make_storage
 from carsearch.search.study import count_trials, open_study
 from carsearch.search.workers import (
     assign_device,
@@ -21,6 +20,7 @@ from carsearch.search.workers import (
     threads_per_worker,
     worker_specs,
 )
+from carsearch.storage.open import make_storage
 from helpers import kill_worker, raise_in_worker
 
 

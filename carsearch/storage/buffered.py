@@ -4,7 +4,7 @@ Plain Optuna writes every suggested parameter, every epoch's value and every att
 transaction of its own, and reads the running trial back to check pruning: about 270 ms of
 storage per trial here, more than the training. :class:`BufferedStorage` holds the trials
 this process runs and writes each one's pending rows in a single transaction
-(:func:`carsearch.search.rdb.write_trial`) at the moments other processes need them:
+(:func:`carsearch.storage._optuna_private.write_trial`) at the moments other processes need them:
 
 * once its parameters are sampled (so a worker that dies mid-trial leaves a trial whose
   parameters are retried, as before);
@@ -31,12 +31,19 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.study import StudyDirection
-from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
-from carsearch.search.rdb import CarsearchStorage, Pending, study_of_trial, write_trial
+from carsearch.storage._optuna_private import (
+    FrozenStudy,
+    HeartbeatHooks,
+    heartbeat_stale_trial_ids,
+    id_of,
+    study_of_trial,
+    write_trial,
+)
+from carsearch.storage.pending import Pending
+from carsearch.storage.rdb import CarsearchStorage
 
 #: Seconds between looks for dead workers' trials (at most one look per trial start before).
 STALE_CHECK_SECONDS = 10.0
@@ -46,11 +53,11 @@ STALE_CHECK_SECONDS = 10.0
 SNAPSHOT_SECONDS = 1.0
 
 
-class BufferedStorage(BaseStorage, BaseHeartbeat):
+class BufferedStorage(BaseStorage, HeartbeatHooks):
     """Optuna's storage for ``rdb``, with this process's running trials written in batches.
 
     Args:
-        rdb: the database storage (a :class:`~carsearch.search.rdb.CarsearchStorage`).
+        rdb: the database storage (a :class:`~carsearch.storage.rdb.CarsearchStorage`).
     """
 
     def __init__(self, rdb: CarsearchStorage) -> None:
@@ -162,7 +169,7 @@ class BufferedStorage(BaseStorage, BaseHeartbeat):
         # A copy of a running trial, never the one this storage keeps writing to: a caller
         # holding the list must not see later writes (a pruner counts rungs in it).
         trials = [
-            copy.deepcopy(self._running[t._trial_id][0]) if t._trial_id in self._running else t
+            copy.deepcopy(self._running[id_of(t)][0]) if id_of(t) in self._running else t
             for t in self._read_trials(study_id)
         ]
         if states is not None:
@@ -175,7 +182,7 @@ class BufferedStorage(BaseStorage, BaseHeartbeat):
         taken, trials = self._snapshots.get(study_id, (-SNAPSHOT_SECONDS, {}))
         if now - taken >= SNAPSHOT_SECONDS:
             read = self.backend.get_all_trials(study_id, deepcopy=False)
-            trials = {trial._trial_id: trial for trial in read}
+            trials = {id_of(trial): trial for trial in read}
             trials.update(self._mine(study_id))
             self._snapshots[study_id] = (now, trials)
         return sorted(trials.values(), key=lambda trial: trial.number)
@@ -190,7 +197,7 @@ class BufferedStorage(BaseStorage, BaseHeartbeat):
     def _remember(self, study_id: int, trial: FrozenTrial) -> None:
         """Put this process's latest view of ``trial`` in the study's last read."""
         if study_id in self._snapshots:
-            self._snapshots[study_id][1][trial._trial_id] = trial
+            self._snapshots[study_id][1][id_of(trial)] = trial
 
     def _own(self, trial_id: int, study_id: int) -> None:
         trial: FrozenTrial = self.backend.get_trial(trial_id)
@@ -217,15 +224,14 @@ class BufferedStorage(BaseStorage, BaseHeartbeat):
             return
         self.backend.record_heartbeat(trial_id)
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def stale_trial_ids(self, study_id: int) -> list[int]:
         # A trial becomes stale over a grace period of a minute: looking at every trial start
         # finds nothing sooner than looking every few seconds does.
         now = time.monotonic()
         if now - self._stale_checked.get(study_id, -STALE_CHECK_SECONDS) < STALE_CHECK_SECONDS:
             return []
         self._stale_checked[study_id] = now
-        stale: list[int] = self.backend._get_stale_trial_ids(study_id)
-        return stale
+        return heartbeat_stale_trial_ids(self.backend, study_id)
 
     def get_heartbeat_interval(self) -> int | None:
         interval: int | None = self.backend.get_heartbeat_interval()
@@ -285,9 +291,3 @@ class BufferedStorage(BaseStorage, BaseHeartbeat):
 
     def remove_session(self) -> None:
         self.backend.remove_session()
-
-
-def flush_trial(trial: optuna.Trial) -> None:
-    """Write ``trial``'s pending rows now, if its storage holds any (its parameters, say)."""
-    if isinstance(trial.storage, BufferedStorage):
-        trial.storage.flush(trial._trial_id)

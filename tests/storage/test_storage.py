@@ -17,7 +17,9 @@ from sqlalchemy.engine import make_url
 
 import carsearch
 from carsearch import RunConfig, StudyError
-from carsearch.search.storage import BudgetReached, is_server, make_storage
+from carsearch.storage.open import make_storage
+from carsearch.storage.rdb import BudgetReached
+from carsearch.storage.urls import is_server
 
 OLD_SCHEMA = "v3.0.0.d"  # what Optuna 3.0 and 3.1 wrote; Optuna 3.2 added one index
 
@@ -62,7 +64,7 @@ def test_budget_counts_finished_and_running_trials(tmp_path: Path) -> None:
 HAMMER = """
 import sys, optuna
 from carsearch.config import RunConfig
-from carsearch.search.storage import make_storage
+from carsearch.storage.open import make_storage
 from carsearch.search.workers import run_trials
 
 url, budget = sys.argv[1], int(sys.argv[2])

@@ -14,16 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 
-import optuna
 import sqlalchemy
-from optuna.trial import TrialState
 
 from carsearch.exceptions import CarsearchError, StorageError
-from carsearch.search.buffered import BufferedStorage
-from carsearch.search.storage import driver_message
-from carsearch.urls import shown_url
+from carsearch.storage.errors import driver_message
+from carsearch.storage.urls import shown
 
 logger = logging.getLogger("carsearch")
 
@@ -47,7 +43,7 @@ def storage_faults(url: str, on_fault: Callable[[], object] | None = None) -> It
         if cause is None:
             raise
         if on_fault is not None:
-            _quietly(on_fault)
+            quietly(on_fault)
         raise StorageError(fault_message(url, cause)) from error
 
 
@@ -65,7 +61,7 @@ def database_error(error: BaseException) -> BaseException | None:
 
 def fault_message(url: str, error: BaseException) -> str:
     """``cannot write to the storage URL: WHAT; finished trials are kept: HOW TO RESUME``."""
-    shown = shown_url(url)
+    where = shown(url)
     original = getattr(error, "orig", None) or error
     detail = driver_message(original)
     statement = str(getattr(error, "statement", None) or "").lstrip().upper()
@@ -73,25 +69,13 @@ def fault_message(url: str, error: BaseException) -> str:
     full = any(words in detail.lower() for words in _FULL)
     remedy = "free disk space" if full else "once the storage works again"
     return (
-        f"cannot {action} the storage {shown}: {detail}; the finished trials are kept: "
+        f"cannot {action} the storage {where}: {detail}; the finished trials are kept: "
         f"{remedy}, then run the same command again to continue"
     )
 
 
-def _quietly(action: Callable[[], object]) -> None:
+def quietly(action: Callable[[], object]) -> None:
     try:
         action()
     except Exception as error:  # the storage is failing: recording more is best effort
         logger.debug("could not record the failure in the storage: %s", error)
-
-
-def fail_running(storage: optuna.storages.BaseStorage) -> None:
-    """Mark the trials this process runs on ``storage`` failed, one row each, if it can.
-
-    Only a :class:`~carsearch.search.buffered.BufferedStorage` knows them; with live writes,
-    Optuna has already tried to record the failure itself.
-    """
-    if not isinstance(storage, BufferedStorage):
-        return
-    for trial_id in storage.drop_running():
-        _quietly(partial(storage.rdb.set_trial_state_values, trial_id, TrialState.FAIL))

@@ -9,6 +9,7 @@ the write lock at ``BEGIN`` turns that failure into a short wait.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -19,6 +20,13 @@ from sqlalchemy.engine import URL, Engine
 
 #: Seconds a SQLite connection waits for the write lock before giving up.
 BUSY_TIMEOUT = 60.0
+#: The environment variable that sets another wait, in seconds (tests of a held lock).
+BUSY_TIMEOUT_VARIABLE = "CARSEARCH_SQLITE_BUSY_TIMEOUT"
+
+
+def busy_timeout() -> float:
+    """Seconds to wait for SQLite's write lock: :data:`BUSY_TIMEOUT`, or the environment's."""
+    return float(os.environ.get(BUSY_TIMEOUT_VARIABLE) or BUSY_TIMEOUT)
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -30,7 +38,7 @@ def sqlite_path(url: URL) -> Path | None:
 
 def enable_wal(path: Path) -> None:
     """Put a SQLite file in WAL mode (a property of the file): readers stop blocking writers."""
-    with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT)) as connection:
+    with closing(sqlite3.connect(path, timeout=busy_timeout())) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
@@ -44,7 +52,7 @@ def tune_sqlite(engine: Engine) -> None:
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # SQLAlchemy, not the sqlite3 module, decides when transactions begin (see _on_begin).
     dbapi_connection.isolation_level = None
-    dbapi_connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout() * 1000)}")
     # With WAL this loses no committed data on a crash of the process, only on power loss,
     # and holds the write lock for less time.
     dbapi_connection.execute("PRAGMA synchronous = NORMAL")
@@ -57,7 +65,7 @@ def _on_sqlite_begin(connection: sqlalchemy.Connection) -> None:
 def backup_sqlite(path: Path, suffix: str) -> Path:
     """A consistent copy of a SQLite file (WAL contents included) at ``PATH.suffix``."""
     backup = path.with_name(f"{path.name}.{suffix}")
-    with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT)) as source:
+    with closing(sqlite3.connect(path, timeout=busy_timeout())) as source:
         with closing(sqlite3.connect(backup)) as target:
             source.backup(target)
     return backup

@@ -10,8 +10,9 @@ import pytest
 
 import carsearch
 from carsearch import RunConfig
-from carsearch.search.buffered import BufferedStorage
-from carsearch.search.storage import make_storage, trial_storage
+from carsearch.storage.buffered import BufferedStorage
+from carsearch.storage.open import make_storage
+from carsearch.storage.seam import trial_storage
 from helpers import tiny_config
 
 

@@ -20,8 +20,9 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import Engine
 
 from carsearch.cli import main
-from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.trials import run_trials
+from carsearch.storage.open import make_storage
+from carsearch.storage.seam import trial_storage
 from helpers import make_mixed_frame, tiny_config
 
 TINY_RUN = ["--max-epochs", "3", "--patience", "2", "--refit-seeds", "1", "--device", "cpu"]

@@ -17,8 +17,8 @@ import pytest
 
 from carsearch.bundle.artifacts import default_bundle_dir
 from carsearch.cli import main
-from carsearch.search.storage import make_storage
 from carsearch.search.study import FINISHED
+from carsearch.storage.open import make_storage
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 MARIADB = "mysql://root@127.0.0.1:3306/test"
