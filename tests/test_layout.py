@@ -17,6 +17,7 @@ LAYERS = (
     ("data",),
     ("models",),
     ("training",),
+    ("ensemble",),
     ("inspect.tensorboard",),
     ("search",),
     ("bundle",),
