@@ -27,6 +27,7 @@ from carsearch.bundle.folders import check_out_folder
 from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
+from carsearch.ensemble.study import record, recorded, select_ensemble
 from carsearch.exceptions import BundleError
 from carsearch.search.objective import make_objective
 from carsearch.search.space import replay
@@ -83,6 +84,8 @@ def finish(
     """
     out = bundle_dir(config, study.study_name)  # refused before the refit's minutes
     best = best_trial(study)
+    selection = select_ensemble(study.get_trials(deepcopy=False), config, prepared)
+    record(study, selection, best.number)
     recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
     final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
     provenance = {
@@ -141,6 +144,7 @@ def summarize(
         refit_seeds=refit_seeds,
         test=test,
         bundle=str(bundle) if bundle is not None else None,
+        ensemble=recorded(study, best.number),
     )
 
 

@@ -40,6 +40,7 @@ class Summary:
     refit_seeds: int | None = None
     test: dict[str, Any] | None = None
     bundle: str | None = None
+    ensemble: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: every field, ``None`` where not known."""
@@ -63,6 +64,8 @@ def format_summary(summary: Summary) -> str:
         lines.append(f"device     {summary.device}")
     if summary.wall_seconds is not None:
         lines.append(f"wall time  {summary.wall_seconds:.1f} s")
+    if summary.ensemble is not None:
+        lines.append(f"ensemble   {_format_ensemble(summary.ensemble)}")
     if summary.test is not None:
         lines.append(f"test       {_format_test(summary.test, summary.refit_seeds)}")
     lines.append(f"bundle     {summary.bundle or _no_bundle(summary)}")
@@ -89,6 +92,16 @@ def _format_test(test: dict[str, Any], refit_seeds: int | None) -> str:
     if refit_seeds is None:
         return scores
     return f"{scores} (ensemble of {refit_seeds} refits on train+validation)"
+
+
+def _format_ensemble(ensemble: dict[str, Any]) -> str:
+    """Members with their weights, and the validation score against the best trial's."""
+    members = ", ".join(f"trial {m['trial']} x{m['weight']:.2f}" for m in ensemble["members"])
+    scores = ensemble["val_scores"]
+    return (
+        f"{members}; validation {ensemble['metric']} {ensemble['val_score']:.4f} "
+        f"(best trial alone {scores[0]:.4f}; {ensemble['size']} of {len(scores)} additions)"
+    )
 
 
 def _no_bundle(summary: Summary) -> str:
