@@ -27,6 +27,7 @@ from carsearch.bundle.folders import check_out_folder
 from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
+from carsearch.ensemble.select import Selection
 from carsearch.ensemble.study import record, recorded, select_ensemble
 from carsearch.exceptions import BundleError
 from carsearch.search.objective import make_objective
@@ -36,7 +37,7 @@ from carsearch.search.trials import log_failure, run_trials
 from carsearch.search.workers import run_workers
 from carsearch.summary import Summary
 from carsearch.training.device import device_label
-from carsearch.training.refit import Refit, refit
+from carsearch.training.refit import Part, Refit, refit, refit_ensemble
 from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
@@ -86,20 +87,41 @@ def finish(
     best = best_trial(study)
     selection = select_ensemble(study.get_trials(deepcopy=False), config, prepared)
     record(study, selection, best.number)
-    recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
-    final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
+    final = _refit(study, config, prepared, selection, best, device)
     provenance = {
         STORAGE_FIELD: storage_identity(config.storage),
         STUDY_FIELD: study.study_name,
         "trial": best.number,
         "metric": config.metric,
         "best_value": best.value,
+        "ensemble": selection.to_dict() if selection is not None else None,
         "data_fingerprint": prepared.table.fingerprint(),
     }
     bundle = write_bundle(out, prepared=prepared, final=final, extra=provenance)
     publish(study, bundle, artifact_dir(config.storage), trial=best.number)
     logger.info("best model exported to %s", bundle)
     return Finished(refit=final, bundle=bundle)
+
+
+def _refit(
+    study: optuna.Study,
+    config: RunConfig,
+    prepared: Prepared,
+    selection: Selection | None,
+    best: optuna.trial.FrozenTrial,
+    device: torch.device,
+) -> Refit:
+    """The best trial refit alone, or the selected ensemble's configurations refit."""
+    schema, n_rows = prepared.final.schema, len(prepared.refit_rows)
+    if selection is None or len(selection.counts) < 2:
+        recipe = replay(best.params, config, schema, n_rows)
+        return refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
+    parts = []
+    for number, weight in selection.weights.items():
+        trial = study.get_trials(deepcopy=False)[number]
+        recipe = replay(trial.params, config, schema, n_rows)
+        parts.append(Part(number, recipe, int(trial.user_attrs["best_epoch"]), weight))
+    return refit_ensemble(config, prepared, parts, device)
 
 
 def bundle_dir(config: RunConfig, study_name: str) -> Path:

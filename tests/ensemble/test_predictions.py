@@ -14,7 +14,7 @@ from carsearch.data.prepare import prepare
 from carsearch.ensemble.predictions import ATTR, MAX_VALUES, decode, encode, kept_rows
 from carsearch.ensemble.select import score
 from carsearch.exceptions import StudyError
-from tests.helpers import tiny_config
+from helpers import tiny_config
 
 
 def test_encode_decode_is_exact_float32() -> None:
