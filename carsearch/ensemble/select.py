@@ -30,7 +30,7 @@ import torch
 from carsearch.ensemble.predictions import ATTR, decode
 from carsearch.training.metrics import classification_scores, is_better, regression_scores
 
-#: Trials added in order before the greedy rounds (measured: bench/ensemble_select.py).
+#: Trials added in order before the greedy rounds (BENCHMARKS.md: 1, 3, 5 on Car Evaluation).
 N_INIT = 3
 #: Greedy rounds after the initialisation: bounds how finely a small split is fitted.
 N_ROUNDS = 25
