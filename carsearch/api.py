@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 
@@ -133,6 +133,7 @@ def export_study(
     out: str | Path | None = None,
     data: str | None = None,
     device: str | None = None,
+    ensemble: int | None | Literal["stored"] = "stored",
 ) -> RunResult:
     """Refit a stored study's best trial exactly as ``carsearch run`` did, and export it.
 
@@ -143,6 +144,8 @@ def export_study(
             ``<storage folder>/<study>/best``, see :mod:`carsearch.bundle.artifacts`).
         data: the data file, when it has moved since the search (its content must match).
         device: train on this device instead of the stored one (numbers may then differ).
+        ensemble: the best trials the exported ensemble is selected from (``None``: the
+            best trial alone); by default the study's own setting.
 
     Raises:
         StudyError: no such study, no completed trial, or data other than the study's.
@@ -155,7 +158,9 @@ def export_study(
         PosixPath('studies/tiny/best')
     """
     with optuna_quiet():
-        return _export(study_name, storage=storage, out=out, data=data, device=device)
+        return _export(
+            study_name, storage=storage, out=out, data=data, device=device, ensemble=ensemble
+        )
 
 
 def _export(
@@ -165,10 +170,13 @@ def _export(
     out: str | Path | None,
     data: str | None,
     device: str | None,
+    ensemble: int | None | Literal["stored"],
 ) -> RunResult:
     study = open_existing(study_name, storage)
     changes = {"storage": storage, "data": data, "device": device, "out": out and str(out)}
     config = stored_config(study).replace(**{k: v for k, v in changes.items() if v is not None})
+    if ensemble != "stored":
+        config = config.replace(ensemble=ensemble)
     if config.data is not None and not Path(config.data).is_file():
         raise StudyError(
             f"the data file of study {study.study_name!r}, {config.data}, is not here "

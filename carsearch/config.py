@@ -41,6 +41,8 @@ METRICS: tuple[str, ...] = ("auto", *TASK_METRICS["classification"], *TASK_METRI
 TASKS: tuple[str, ...] = ("auto", "classification", "regression")
 #: Metrics where lower is better; every other one is maximized.
 MINIMIZED = frozenset({"log_loss", "rmse", "mae"})
+#: Best trials a post-hoc ensemble is selected from (``ensemble``; ``None``: no ensemble).
+DEFAULT_ENSEMBLE = 20
 PRUNERS: tuple[str, ...] = ("successive_halving", "hyperband", "median", "none")
 SPLITS: tuple[str, ...] = ("stratified", "ordered")
 CLASS_WEIGHT_CHOICES: tuple[str, ...] = ("none", "balanced", "search")
@@ -87,6 +89,7 @@ class RunConfig:
     embedding_rules: tuple[str, ...] = ("textbook", "fastai", "fixed")
     numeric_encoders: tuple[str, ...] = ("standard", "quantile", "ple", "periodic")
     refit_seeds: int | None = None
+    ensemble: int | None = DEFAULT_ENSEMBLE
     threads: int = 1
     jobs: int = 1
     trial_timeout: float | None = None
@@ -105,8 +108,8 @@ class RunConfig:
         _check_choice("pruner", self.pruner, PRUNERS)
         _check_choice("split", self.split, SPLITS)
         _check_choice("class_weight", self.class_weight, CLASS_WEIGHT_CHOICES)
-        counts = ("n_trials", "max_epochs", "patience", "refit_seeds", "threads", "jobs")
-        for name in (*counts, "min_category_count"):
+        counts = ("n_trials", "max_epochs", "patience", "refit_seeds", "ensemble", "threads")
+        for name in (*counts, "jobs", "min_category_count"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 import torch
@@ -27,6 +28,8 @@ from carsearch.bundle.folders import check_out_folder
 from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
+from carsearch.ensemble.select import Selection
+from carsearch.ensemble.study import record, recorded, select_ensemble
 from carsearch.exceptions import BundleError
 from carsearch.search.objective import BEST_EPOCH_ATTR, make_objective
 from carsearch.search.progress import ProgressBar
@@ -36,7 +39,7 @@ from carsearch.search.trials import log_failure, run_trials
 from carsearch.search.workers import run_workers
 from carsearch.summary import Summary
 from carsearch.training.device import device_label
-from carsearch.training.refit import Refit, refit
+from carsearch.training.refit import Part, Refit, refit, refit_ensemble
 from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
@@ -89,15 +92,16 @@ def finish(
     """
     out = bundle_dir(config, study.study_name)  # refused before the refit's minutes
     best = best_trial(study)
-    logger.info("best trial %d: refitting its configuration", best.number)
-    recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
-    final = refit(config, prepared, recipe, int(best.user_attrs[BEST_EPOCH_ATTR]), device)
+    selection = select_ensemble(study.get_trials(deepcopy=False), config, prepared)
+    record(study, selection, best.number)
+    final = _refit(study, config, prepared, selection, best, device)
     provenance = {
         STORAGE_FIELD: storage_identity(config.storage),
         STUDY_FIELD: study.study_name,
         "trial": best.number,
         "metric": config.metric,
         "best_value": best.value,
+        "ensemble": selection.to_dict() if selection is not None else None,
         "data_fingerprint": prepared.table.fingerprint(),
     }
     logger.info("writing the bundle (weights, TorchScript, ONNX) to %s ...", out)
@@ -107,6 +111,27 @@ def finish(
     publish(study, bundle, store, trial=best.number)
     logger.info("best model exported to %s", bundle)
     return Finished(refit=final, bundle=bundle)
+
+
+def _refit(
+    study: optuna.Study,
+    config: RunConfig,
+    prepared: Prepared,
+    selection: Selection | None,
+    best: optuna.trial.FrozenTrial,
+    device: torch.device,
+) -> Refit:
+    """The best trial refit alone, or the selected ensemble's configurations refit."""
+    schema, n_rows = prepared.final.schema, len(prepared.refit_rows)
+    if selection is None or len(selection.counts) < 2:
+        recipe = replay(best.params, config, schema, n_rows)
+        return refit(config, prepared, recipe, int(best.user_attrs[BEST_EPOCH_ATTR]), device)
+    parts = []
+    for number, weight in selection.weights.items():
+        trial = study.get_trials(deepcopy=False)[number]
+        recipe = replay(trial.params, config, schema, n_rows)
+        parts.append(Part(number, recipe, int(trial.user_attrs[BEST_EPOCH_ATTR]), weight))
+    return refit_ensemble(config, prepared, parts, device)
 
 
 def bundle_dir(config: RunConfig, study_name: str) -> Path:
@@ -136,10 +161,21 @@ def reusable_bundle(study: optuna.Study, config: RunConfig, prepared: Prepared) 
         or manifest.get("data_fingerprint") != prepared.table.fingerprint()
         or folder.resolve() != out.resolve()
         or config.refit_seeds not in (None, manifest.get("n_members"))
+        or _members(manifest.get("ensemble")) != _members(_selected(study, config, prepared))
     ):
         return None
     logger.info("the bundle in %s is of best trial %d already: kept (--refit refits)", folder, best)
     return folder
+
+
+def _selected(study: optuna.Study, config: RunConfig, prepared: Prepared) -> dict[str, Any] | None:
+    selection = select_ensemble(study.get_trials(deepcopy=False), config, prepared)
+    return selection.to_dict() if selection is not None else None
+
+
+def _members(ensemble: Any) -> Any:
+    """An ensemble record's members; ``None`` for none (a bundle of the best trial alone)."""
+    return ensemble.get("members") if isinstance(ensemble, dict) else None
 
 
 def summarize(
@@ -176,6 +212,7 @@ def summarize(
         refit_seeds=refit_seeds,
         test=test,
         bundle=str(bundle) if bundle is not None else None,
+        ensemble=recorded(study, best.number),
     )
 
 

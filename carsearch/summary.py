@@ -41,6 +41,7 @@ class Summary:
     refit_seeds: int | None = None
     test: dict[str, Any] | None = None
     bundle: str | None = None
+    ensemble: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: every field, ``None`` where not known."""
@@ -66,6 +67,8 @@ def format_summary(summary: Summary) -> str:
         lines.append(f"device     {summary.device}")
     if summary.wall_seconds is not None:
         lines.append(f"wall time  {summary.wall_seconds:.1f} s")
+    if summary.ensemble is not None:
+        lines.append(f"ensemble   {_format_ensemble(summary.ensemble)}")
     if summary.test is not None:
         lines.append(f"test       {_format_test(summary.test, summary.refit_seeds)}")
     lines.append(f"bundle     {summary.bundle or _no_bundle(summary)}")
@@ -97,6 +100,16 @@ def _format_test(test: dict[str, Any], refit_seeds: int | None) -> str:
 def _short(value: Any) -> str:
     """A parameter as text: floats to 4 significant digits (``--json`` keeps them all)."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _format_ensemble(ensemble: dict[str, Any]) -> str:
+    """Members with their weights, and the validation score against the best trial's."""
+    members = ", ".join(f"trial {m['trial']} x{m['weight']:.2f}" for m in ensemble["members"])
+    scores = ensemble["val_scores"]
+    return (
+        f"{members}; validation {ensemble['metric']} {ensemble['val_score']:.4f} "
+        f"(best trial alone {scores[0]:.4f}; {ensemble['size']} of {len(scores)} additions)"
+    )
 
 
 def _no_bundle(summary: Summary) -> str:

@@ -21,6 +21,7 @@ LAYERS = (
     ("data",),
     ("models",),
     ("training",),
+    ("ensemble",),
     ("search",),
     ("bundle",),
     ("inspect",),

@@ -169,15 +169,12 @@ def check_plugin(manifest: dict[str, Any], path: Path) -> None:
 
 def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ensemble:
     """A fresh ensemble of the manifest's model plugin, parameters and size."""
+    parts = manifest.get("members") or [manifest]  # version 3: several configurations
     name = manifest["model"]
-    spec = NetworkSpec(
-        name,
-        manifest["params"],
-        tuple(int(dim) for dim in manifest["embedding_dims"]),
-        manifest.get("numeric_state"),
-    )
     try:
-        members = [build_network(spec, schema) for _ in range(manifest["n_members"])]
+        members = [
+            build_network(_spec(part), schema) for part in parts for _ in range(part["n_members"])
+        ]
     except _TooLarge:
         raise
     except Exception as error:  # a plugin's build may fail in any way on params it never made
@@ -186,7 +183,17 @@ def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ense
             f"({type(error).__name__}: {_first_line(error)})"
         ) from None
     mean, std = (float(v) for v in manifest.get("target_scale", [0.0, 1.0]))
-    return Ensemble(members, task=schema.task, scale=(mean, std))
+    weights = None
+    if "members" in manifest:
+        weights = [p["weight"] / p["n_members"] for p in parts for _ in range(p["n_members"])]
+        weights = [w / sum(weights) for w in weights]
+    return Ensemble(members, task=schema.task, scale=(mean, std), weights=weights)
+
+
+def _spec(part: dict[str, Any]) -> NetworkSpec:
+    """The network spec of a manifest (or of one configuration of a version-3 one)."""
+    dims = tuple(int(dim) for dim in part["embedding_dims"])
+    return NetworkSpec(part["model"], part["params"], dims, part.get("numeric_state"))
 
 
 def build_shell(

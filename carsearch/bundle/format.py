@@ -40,7 +40,10 @@ from carsearch.training.refit import Refit
 FORMAT = "carsearch-bundle"
 #: Version 2 added numeric columns (``numbers`` input), ``<unknown>`` codes and regression.
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: Version 3: a post-hoc ensemble of several configurations, each in ``members`` (written
+#: only for such ensembles; one configuration is still written as version 2).
+ENSEMBLE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
 TORCHSCRIPT = "model.torchscript.pt"
@@ -68,7 +71,7 @@ def make_manifest(prepared: Prepared, final: Refit, predicted: np.ndarray) -> di
     schema = prepared.final.schema
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": ENSEMBLE_VERSION if final.parts else FORMAT_VERSION,
         "carsearch_version": carsearch_version(),
         "torch_version": torch.__version__,
         "task": schema.task,
@@ -77,6 +80,7 @@ def make_manifest(prepared: Prepared, final: Refit, predicted: np.ndarray) -> di
         "best_epoch": final.n_epochs,
         "n_members": len(final.seeds),
         "seeds": list(final.seeds),
+        **({"members": list(final.parts)} if final.parts else {}),
         "schema": schema.to_dict(),
         "feature_names": schema.feature_names,
         "classes": list(schema.classes),

@@ -98,6 +98,8 @@ def check_manifest(record: dict[str, Any], file: Path, version: int) -> None:
         if not isinstance(_get(record, "numeric_state", file), (dict, type(None))):
             _malformed(file, "numeric_state", "an object, or null")
         _target_scale(_get(record, "target_scale", file), file)
+    if version >= 3:
+        _members(_get(record, "members", file), record["n_members"], file)
 
 
 def manifest_schema(manifest: dict[str, Any], file: Path) -> Schema:
@@ -112,19 +114,25 @@ def manifest_schema(manifest: dict[str, Any], file: Path) -> Schema:
         raise BundleError(f"{file}: 'task' differs from the schema's task")
     if (schema.task == CLASSIFICATION) != (len(schema.classes) >= 2):
         raise BundleError(f"{file}: a classification has 2 or more classes, a regression none")
-    if len(manifest["embedding_dims"]) != len(schema.columns):
-        raise BundleError(f"{file}: 'embedding_dims' needs one width per schema column")
     frequent = manifest["most_frequent"]
     if any(frequent.get(column.name) not in column.categories for column in schema.columns):
         raise BundleError(f"{file}: 'most_frequent' needs one known category per column")
+    for part in [manifest, *manifest.get("members", [])]:
+        _check_inputs(part, schema, file)
+    return schema
+
+
+def _check_inputs(part: dict[str, Any], schema: Schema, file: Path) -> None:
+    """A configuration's widths and numeric state fit the schema's columns."""
+    if len(part["embedding_dims"]) != len(schema.columns):
+        raise BundleError(f"{file}: 'embedding_dims' needs one width per schema column")
     if schema.numeric and not (
-        isinstance(manifest.get("numeric_state"), dict)
-        and isinstance(manifest["params"].get("numeric_encoding"), str)
+        isinstance(part.get("numeric_state"), dict)
+        and isinstance(part["params"].get("numeric_encoding"), str)
     ):
         raise BundleError(
             f"{file}: numeric columns need a 'numeric_state' and a 'numeric_encoding' param"
         )
-    return schema
 
 
 def check_names(value: Any, file: Path, field: str) -> None:
@@ -179,6 +187,32 @@ def _params(value: Any, file: Path) -> None:
             _text(param, file, field)
         else:
             _malformed(file, field, "a number, text, true, false or null")
+
+
+def _members(value: Any, n_members: int, file: Path) -> None:
+    """A version-3 ensemble's configurations: each a model, params, widths, numeric state,
+    a member count and a positive weight; the counts add up to ``n_members``."""
+    parts = _list(value, file, "members", MAX_MEMBERS)
+    if not parts:
+        _malformed(file, "members", "a list of at least one configuration")
+    for i, part in enumerate(parts):
+        field = f"members[{i}]"
+        if not isinstance(part, dict):
+            _malformed(file, field, "an object")
+        _text(_get(part, "model", file, field), file, f"{field}.model")
+        _params(_get(part, "params", file, field), file)
+        dims = _list(
+            _get(part, "embedding_dims", file, field), file, f"{field}.embedding_dims", MAX_COLUMNS
+        )
+        for j, dim in enumerate(dims):
+            _integer(dim, file, f"{field}.embedding_dims[{j}]", 1, MAX_WIDTH)
+        _integer(_get(part, "n_members", file, field), file, f"{field}.n_members", 1, MAX_MEMBERS)
+        if _finite(_get(part, "weight", file, field), file, f"{field}.weight") <= 0:
+            _malformed(file, f"{field}.weight", "a positive number")
+        if not isinstance(_get(part, "numeric_state", file, field), (dict, type(None))):
+            _malformed(file, f"{field}.numeric_state", "an object, or null")
+    if sum(part["n_members"] for part in parts) != n_members:
+        _malformed(file, "members", f"configurations whose n_members add up to {n_members}")
 
 
 def _target_scale(value: Any, file: Path) -> None:

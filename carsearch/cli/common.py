@@ -36,6 +36,29 @@ def named_by_flag(message: str, flags: dict[str, str]) -> str:
     return f"{flags[field]} {rest}" if field in flags else message
 
 
+def ensemble_size(text: str) -> int | None:
+    """``--ensemble``'s value: a count of best trials, or ``none``."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        rule = f"must be a whole number or 'none', not {text!r}"
+        raise argparse.ArgumentTypeError(rule) from None
+
+
+def add_ensemble_flag(parser: Any, default: Any) -> None:
+    """``--ensemble N|none``: the best trials a post-hoc ensemble is selected from."""
+    parser.add_argument(
+        "--ensemble",
+        type=ensemble_size,
+        default=default,
+        metavar="N|none",
+        help="export the greedy ensemble (Caruana) of the N best trials' validation "
+        f"predictions; none: the best trial alone (default {DEFAULTS.ensemble})",
+    )
+
+
 def add_json_flag(parser: Any, what: str = "the summary as one JSON object") -> None:
     """``--json``: print machine-readable output instead of text."""
     parser.add_argument("--json", action="store_true", help=f"print {what}")

@@ -9,6 +9,7 @@ from typing import Any
 from carsearch import plugins
 from carsearch.cli.common import (
     DEFAULTS,
+    add_ensemble_flag,
     add_json_flag,
     add_table_options,
     config_options,
@@ -122,6 +123,7 @@ def _add_training_options(group: Any) -> None:
         help="models averaged in the final refit (default: the model family's own, 5 for mlp "
         "and tabm)",
     )
+    add_ensemble_flag(group, DEFAULTS.ensemble)
     group.add_argument(
         "--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads per process"
     )

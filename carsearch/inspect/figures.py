@@ -45,3 +45,25 @@ def residuals(points: list[list[float]], target: str) -> go.Figure:
 
 def regression_scores(test: dict[str, Any]) -> str:
     return f"RMSE {test['rmse']:.6g}, MAE {test['mae']:.6g}, R2 {test['r2']:.4f}"
+
+
+def ensemble_scores(ensemble: dict[str, Any]) -> go.Figure:
+    """The ensemble's validation score after each addition, the chosen size marked."""
+    scores = ensemble["val_scores"]
+    sizes = list(range(1, len(scores) + 1))
+    figure = go.Figure(
+        [
+            go.Scatter(x=sizes, y=scores, mode="lines+markers", name="validation"),
+            go.Scatter(
+                x=[ensemble["size"]],
+                y=[ensemble["val_score"]],
+                mode="markers",
+                marker={"size": 12, "symbol": "star"},
+                name="chosen",
+            ),
+        ]
+    )
+    figure.update_layout(
+        xaxis_title="ensemble size (additions)", yaxis_title=f"validation {ensemble['metric']}"
+    )
+    return figure

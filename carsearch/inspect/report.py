@@ -27,6 +27,7 @@ import plotly.offline
 from carsearch.bundle.artifacts import bundle_path
 from carsearch.bundle.format import carsearch_version, read_manifest
 from carsearch.data.schema import REGRESSION
+from carsearch.ensemble.study import ENSEMBLE_ATTR
 from carsearch.exceptions import BundleError, ConfigError
 from carsearch.inspect import figures
 from carsearch.names import file_name
@@ -114,6 +115,7 @@ def render_report(study: optuna.Study) -> str:
         summary_section(study),
         *search_sections(study),
         class_section(study),
+        *ensemble_sections(study),
         *bundle_sections(study),
     ]
     return page(f"carsearch report: {study.study_name}", sections)
@@ -135,6 +137,15 @@ def search_sections(study: optuna.Study) -> list[Section]:
         (f"Slice: {name}", partial(vis.plot_slice, study, [name])) for name in SLICE_PARAMS
     )
     return [figure_section(title, build) for title, build in builders]
+
+
+def ensemble_sections(study: optuna.Study) -> list[Section]:
+    """The exported ensemble's validation score against its size, when one was made."""
+    ensemble = study.user_attrs.get(ENSEMBLE_ATTR)
+    if not isinstance(ensemble, dict):
+        return []
+    title = "Ensemble: validation score by size"
+    return [figure_section(title, partial(figures.ensemble_scores, ensemble))]
 
 
 def plot_importances(study: optuna.Study) -> go.Figure:

@@ -56,8 +56,10 @@ class Network(nn.Module):
 class Ensemble(nn.Module):
     """Members of one configuration, their predictions averaged: the exported model.
 
-    ``forward`` returns class probabilities ``(rows, classes)`` for classification and
-    values in the target's units ``(rows,)`` for regression; a member that is itself an
+    ``weights`` (one per member, summing to 1) make the average weighted: a post-hoc
+    ensemble of several configurations. ``forward`` returns class probabilities
+    ``(rows, classes)`` for classification and values in the target's units ``(rows,)``
+    for regression; a member that is itself an
     ensemble (outputs ``(rows, k, outputs)``) has its ``k`` predictions averaged first.
     """
 
@@ -69,15 +71,22 @@ class Ensemble(nn.Module):
         *,
         task: str = CLASSIFICATION,
         scale: tuple[float, float] = (0.0, 1.0),
+        weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
         self.task = task
         self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+        # Plain floats, not a buffer: a weighted ensemble's state_dict keeps the keys of an
+        # unweighted one, and tracing writes them into the exported graph as constants.
+        self.weights = None if weights is None else [float(w) for w in weights]
 
     def forward(self, codes: torch.Tensor, numbers: torch.Tensor) -> torch.Tensor:
         predictions = [self.predict(member(codes, numbers)) for member in self.members]
-        return torch.stack(predictions).mean(dim=0)
+        if self.weights is None:
+            return torch.stack(predictions).mean(dim=0)
+        weighted = [w * p for w, p in zip(self.weights, predictions, strict=True)]
+        return torch.stack(weighted).sum(dim=0)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """One member's raw outputs as probabilities, or as values in the target's units."""

@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from carsearch.exceptions import TrainingError
-from carsearch.search.objective import Objective
+from carsearch.search.objective import BEST_EPOCH_ATTR, FAIL_REASON_ATTR, Objective
 from carsearch.search.space import suggest
 from carsearch.storage.seam import flush_trial
 from carsearch.training.batched import Member, fit_batched, group_key
@@ -98,11 +98,11 @@ def _tell(study: optuna.Study, trial: optuna.Trial, member: Member, metric: str)
         return
     if member.error is not None or member.result.best_scores is None:
         reason = str(member.error) if member.error else "no epoch was scored"
-        trial.set_user_attr("fail_reason", reason)
+        trial.set_user_attr(FAIL_REASON_ATTR, reason)
         logger.warning("trial %d failed: %s", trial.number, reason)
         study.tell(trial, state=TrialState.FAIL)
         return
-    trial.set_user_attr("best_epoch", member.result.best_epoch)
+    trial.set_user_attr(BEST_EPOCH_ATTR, member.result.best_epoch)
     for key, value in member.result.best_scores.items():
         trial.set_user_attr(f"val_{key}", value)
     study.tell(trial, member.result.best_scores[metric])

@@ -10,14 +10,16 @@ import torch
 
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
+from carsearch.ensemble import predictions
 from carsearch.exceptions import TrainingError
 from carsearch.models.network import build_network
 from carsearch.search import stop
 from carsearch.search.space import suggest
 from carsearch.storage.seam import flush_trial
 from carsearch.training.device import derive_seed, device_label, seed_everything
-from carsearch.training.loop import EpochCallback, Tensors, fit
+from carsearch.training.loop import EpochCallback, Tensors, fit, predict
 from carsearch.training.metrics import Scores
+from carsearch.training.tasks import Task
 from carsearch.training.tensorboard import TrialCurves, open_curves, summary_writer_type
 
 #: Trial user attribute: the epoch of the trial's best validation score (a refit trains this many).
@@ -38,6 +40,10 @@ class Objective:
         self.encoded, self.rows = prepared.search, prepared.split.train
         self.train = Tensors.select(self.encoded, prepared.split.train, device)
         self.val = Tensors.select(self.encoded, prepared.split.val, device)
+        kept = predictions.kept_rows(
+            len(prepared.split.val), self.encoded.schema.n_outputs, config.seed
+        )
+        self.kept = Tensors.select(self.encoded, prepared.split.val[kept], device)
         self.label = device_label(device)
         if config.tensorboard is not None:
             summary_writer_type()  # a missing tensorboard fails the run now, not every trial
@@ -70,6 +76,9 @@ class Objective:
                 patience=config.patience,
                 on_epoch=self._reporter(trial, curves),
             )
+        except optuna.TrialPruned:
+            self._keep_predictions(trial, model, task)  # of its last epoch, as its value is
+            raise
         except TrainingError as error:
             trial.set_user_attr(FAIL_REASON_ATTR, str(error))
             raise
@@ -80,6 +89,7 @@ class Objective:
                 curves.close()
         assert result.best_scores is not None  # fit with validation always scores
         trial.set_user_attr(BEST_EPOCH_ATTR, result.best_epoch)
+        self._keep_predictions(trial, model, task)  # fit left the best epoch's weights
         for key, value in result.best_scores.items():
             trial.set_user_attr(f"val_{key}", value)
         return result.best_scores[config.metric]
@@ -98,6 +108,11 @@ class Objective:
             check_deadline(started, limit, epoch)
 
         return on_epoch
+
+    def _keep_predictions(self, trial: optuna.Trial, model: torch.nn.Module, task: Task) -> None:
+        """Store the model's predictions on the kept validation rows, for ensembles."""
+        values = predict(model, self.kept, task).float().cpu().numpy()
+        trial.set_user_attr(predictions.ATTR, predictions.encode(values))
 
     def _out_of_memory(self, trial: optuna.Trial, error: BaseException) -> TrainingError:
         """The error that fails ``trial`` instead of the whole search, its reason stored."""

@@ -10,18 +10,20 @@ choice (:func:`n_refits`); both built-in families take 5.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
-from carsearch.models.network import Ensemble, NetworkSpec, build_network
+from carsearch.models.network import Ensemble, Network, NetworkSpec, build_network
 from carsearch.training.device import derive_seed, seed_everything
 from carsearch.training.loop import Tensors, fit
 from carsearch.training.metrics import Scores
 from carsearch.training.recipe import Recipe
+from carsearch.training.tasks import Task
 
 logger = logging.getLogger("carsearch")
 
@@ -39,6 +41,19 @@ class Refit:
     n_epochs: int
     seeds: tuple[int, ...]
     test: Scores
+    #: A post-hoc ensemble's configurations (:func:`refit_ensemble`), each a record of its
+    #: trial, weight, spec, epochs and seeds; empty for one configuration.
+    parts: tuple[dict[str, Any], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Part:
+    """One configuration of a post-hoc ensemble: its trial, recipe, epochs and weight."""
+
+    trial: int
+    recipe: Recipe
+    n_epochs: int
+    weight: float
 
 
 def n_refits(config: RunConfig, recipe: Recipe) -> int:
@@ -62,11 +77,69 @@ def refit(
     Everything fitted (categories, medians, the numeric encoder's statistics, class
     weights) is fitted again on train + validation, the rows the refit trains on.
     """
+    seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(n_refits(config, recipe)))
+    spec, members, task = _train(config, prepared, recipe, n_epochs, seeds, device)
+    ensemble = Ensemble(members, task=prepared.final.schema.task, scale=task.scale).eval()
+    return Refit(ensemble, recipe, spec, n_epochs, seeds, _test_scores(ensemble, prepared, task))
+
+
+def seeds_per_part(weights: list[float], n_total: int) -> list[int]:
+    """Refits of each configuration: in proportion to its weight, at least one; at most
+    ``n_total + len(weights)`` in all, so an ensemble costs about one configuration's refit."""
+    return [max(1, round(weight * n_total)) for weight in weights]
+
+
+def refit_ensemble(
+    config: RunConfig, prepared: Prepared, parts: list[Part], device: torch.device
+) -> Refit:
+    """Refit each configuration of a post-hoc ensemble (:func:`seeds_per_part` seeds each)
+    on train + validation, as :func:`refit` does; members weigh their part's weight
+    shared among its seeds. The first part (the heaviest) names the ensemble's recipe."""
+    counts = seeds_per_part([p.weight for p in parts], n_refits(config, parts[0].recipe))
+    members: list[Network] = []
+    weights: list[float] = []
+    records: list[dict[str, Any]] = []
+    all_seeds: list[int] = []
+    for part, count in zip(parts, counts, strict=True):
+        seeds = tuple(derive_seed(config.seed, _REFIT_KEY, part.trial, k) for k in range(count))
+        spec, trained, task = _train(config, prepared, part.recipe, part.n_epochs, seeds, device)
+        members += trained
+        weights += [part.weight / count] * count
+        all_seeds += seeds
+        records.append(
+            {"trial": part.trial, "weight": part.weight, "best_epoch": part.n_epochs,
+             "n_members": count, "seeds": list(seeds), **spec.to_dict()}
+        )  # fmt: skip
+    total = sum(weights)
+    ensemble = Ensemble(
+        members,
+        task=prepared.final.schema.task,
+        scale=task.scale,
+        weights=[w / total for w in weights],
+    ).eval()
+    first = records[0]
+    spec = NetworkSpec(
+        first["model"], first["params"], tuple(first["embedding_dims"]), first["numeric_state"]
+    )
+    return Refit(
+        ensemble, parts[0].recipe, spec, parts[0].n_epochs, tuple(all_seeds),
+        _test_scores(ensemble, prepared, task), tuple(records),
+    )  # fmt: skip
+
+
+def _train(
+    config: RunConfig,
+    prepared: Prepared,
+    recipe: Recipe,
+    n_epochs: int,
+    seeds: tuple[int, ...],
+    device: torch.device,
+) -> tuple[NetworkSpec, list[Network], Task]:
+    """One network of ``recipe`` per seed, trained ``n_epochs`` on train + validation."""
     encoded, rows = prepared.final, prepared.refit_rows
     spec = recipe.spec(encoded, rows)
     task = recipe.task(encoded, rows, device)
     train = Tensors.select(encoded, rows, device)
-    seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(n_refits(config, recipe)))
     logger.info(
         "refitting %d model%s on train+validation (%d rows, %d epochs each) ...",
         len(seeds),
@@ -92,8 +165,12 @@ def refit(
         )
         members.append(member)
         logger.info("refit %d/%d trained", number, len(seeds))
-    ensemble = Ensemble(members, task=encoded.schema.task, scale=task.scale).eval()
-    test = Tensors.select(encoded, prepared.split.test, device)
+    return spec, members, task
+
+
+def _test_scores(ensemble: Ensemble, prepared: Prepared, task: Task) -> Scores:
+    """The ensemble's scores on the test rows: the first and only time they are used."""
+    device = ensemble.scale.device
+    test = Tensors.select(prepared.final, prepared.split.test, device)
     with torch.inference_mode():
-        scores = task.score(ensemble(test.codes, test.numbers), test.y)
-    return Refit(ensemble, recipe, spec, n_epochs, seeds, scores)
+        return task.score(ensemble(test.codes, test.numbers), test.y)

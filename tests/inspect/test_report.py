@@ -61,6 +61,7 @@ SECTIONS = (
     "Intermediate values (pruning curves)",
     *(f"Slice: {name}" for name in SLICE_PARAMS),
     "Class distribution",
+    "Ensemble: validation score by size",
     "Test set (export bundle): confusion matrix",
     "Per-class precision, recall and F1",
 )
