@@ -48,21 +48,31 @@ class NumericEncoder(ABC):
 
 
 class Clip(nn.Module):
-    """Clamp each column to its training range, then standardize it."""
+    """Clamp each column to its training range (unless ``clip`` is off), then standardize it."""
 
     lower: torch.Tensor
     upper: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, lower: list[float], upper: list[float], mean: list[float], std: list[float]):
+    def __init__(
+        self,
+        lower: list[float],
+        upper: list[float],
+        mean: list[float],
+        std: list[float],
+        *,
+        clip: bool = True,
+    ):
         super().__init__()
         for name, values in (("lower", lower), ("upper", upper), ("mean", mean), ("std", std)):
             self.register_buffer(name, torch.tensor(values, dtype=torch.float32))
+        self.clip = clip
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
-        clipped = torch.minimum(torch.maximum(values, self.lower), self.upper)
-        return (clipped - self.mean) / self.std
+        if self.clip:
+            values = torch.minimum(torch.maximum(values, self.lower), self.upper)
+        return (values - self.mean) / self.std
 
 
 class PiecewiseLinearMap(nn.Module):
@@ -94,11 +104,19 @@ class PiecewiseLinearMap(nn.Module):
 
 
 class Standard(NumericEncoder):
-    """``standard``: clipped at the training 1st and 99th percentiles, then standardized."""
+    """``standard``: clipped at the training 1st and 99th percentiles, then standardized.
+
+    ``standard_clip`` (searched) may turn the clipping off: a linear model of the numbers
+    (the MLP with ``n_layers = 0``) then stays linear in them out to the tails, as a ridge
+    regression is; clipped, it trailed scikit-learn's RidgeCV by 10% RMSE on a linear table.
+    """
+
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
+        return {"standard_clip": trial.suggest_categorical("standard_clip", [True, False])}
 
     def fit(self, values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
         lower, upper = np.percentile(values, [1, 99], axis=0)
-        clipped = np.clip(values, lower, upper)
+        clipped = np.clip(values, lower, upper) if params.get("standard_clip", True) else values
         std = clipped.std(axis=0)
         return {
             "lower": lower.tolist(),
@@ -108,7 +126,8 @@ class Standard(NumericEncoder):
         }
 
     def build(self, state: dict[str, Any], params: dict[str, Any]) -> nn.Module:
-        return Clip(state["lower"], state["upper"], state["mean"], state["std"])
+        clip = bool(params.get("standard_clip", True))
+        return Clip(state["lower"], state["upper"], state["mean"], state["std"], clip=clip)
 
 
 class Quantile(NumericEncoder):

@@ -44,7 +44,7 @@ TEXTBOOK_PARAMS: dict[str, Any] = {
 }
 #: Values of parameters added to the space after a study began: replaying one of its older
 #: trials (to refit or export it) uses these, which is what those trials trained with.
-ADDED_LATER: dict[str, Any] = {"class_weight": "none"}
+ADDED_LATER: dict[str, Any] = {"class_weight": "none", "standard_clip": True}
 
 
 def batch_sizes(n_train: int) -> tuple[int, ...]:

@@ -101,7 +101,21 @@ def test_a_trial_stored_before_class_weights_replays_unweighted() -> None:
     old = {k: v for k, v in TEXTBOOK_PARAMS.items() if k != "class_weight"}
     full = {**old, "adam_weight_decay": 1e-6, "batch_size": 128, "lr_scheduler": "none"}
     assert replay(full, RunConfig(), SCHEMA, N_TRAIN).params["class_weight"] == "none"
-    assert ADDED_LATER == {"class_weight": "none"}
+    assert ADDED_LATER["class_weight"] == "none"
+
+
+def test_a_trial_stored_before_standard_clip_replays_clipped() -> None:
+    old = {
+        "numeric_encoding": "standard",
+        "n_layers": 0,
+        "optimizer": "adam",
+        "adam_lr": 1e-3,
+        "adam_weight_decay": 1e-6,
+        "class_weight": "none",
+        "batch_size": 128,
+        "lr_scheduler": "none",
+    }
+    assert replay(old, RunConfig(), NUMERIC_ONLY, N_TRAIN).params["standard_clip"] is True
 
 
 @pytest.mark.parametrize(("rule", "expected"), [("textbook", 2), ("fastai", 3)])
