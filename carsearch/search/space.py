@@ -85,7 +85,7 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
     params.update(plugins.instance("models", model).search_space(trial, context))
     optimizer = str(trial.suggest_categorical("optimizer", list(config.optimizers)))
     params["optimizer"] = optimizer
-    params.update(plugins.instance("optimizers", optimizer).search_space(trial))
+    params.update(plugins.instance("optimizers", optimizer).search_space_for(trial, context))
     if schema.task == CLASSIFICATION:
         # One choice unless asked to search: a one-value parameter is stored but never sampled.
         weights = CLASS_WEIGHTS if config.class_weight == "search" else (config.class_weight,)

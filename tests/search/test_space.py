@@ -16,6 +16,7 @@ from carsearch.search.space import (
     suggest,
     textbook_params,
 )
+from carsearch.training.optimizers import SGD_MAX_LR_REGRESSION
 
 SCHEMA = Schema(
     columns=tuple(Column(f"c{i}", (UNKNOWN, *"abcd"[:n])) for i, n in enumerate([3, 3, 2])),
@@ -142,3 +143,15 @@ def test_embedding_rules(rule: str, expected: int) -> None:
 )
 def test_batch_sizes_grow_with_the_table(n_train: int, expected: tuple[int, ...]) -> None:
     assert batch_sizes(n_train) == expected
+
+
+def test_sgd_on_a_regression_keeps_to_learning_rates_that_do_not_diverge() -> None:
+    regression = Schema((), "y", (), numeric=NUMERIC_ONLY.numeric, task="regression")
+    config = RunConfig(optimizers=("sgd",))
+    sampled = sampled_params(config, 60, regression)
+    assert {p["loss"] for p in sampled} == {"mse", "huber"}
+    rates = [p["sgd_lr"] for p in sampled]
+    assert max(rates) <= SGD_MAX_LR_REGRESSION and min(rates) >= 1e-3
+    assert max(rates) > SGD_MAX_LR_REGRESSION / 2  # the bound is a range, not one value
+    classes = [p["sgd_lr"] for p in sampled_params(config, 60, NUMERIC_ONLY)]
+    assert max(classes) > 0.1  # cross entropy keeps the wide range (Car Evaluation's)
