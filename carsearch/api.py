@@ -15,6 +15,7 @@ from carsearch.data.describe import kinds_line
 from carsearch.data.prepare import default_study_name, prepare
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import finish, optimize, summarize
+from carsearch.search.budget import time_budget
 from carsearch.search.faults import storage_faults
 from carsearch.search.storage import make_storage, trial_storage
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
@@ -56,7 +57,7 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
         0.97
     """
     config = config.replace(**options) if config else RunConfig(**options)
-    started = time.perf_counter()
+    started, begun = time.perf_counter(), time.monotonic()
     set_threads(config.threads)
     device = resolve_device(config.device)
     prepared = prepare(config)
@@ -74,10 +75,17 @@ def run(config: RunConfig | None = None, *, progress: bool = False, **options: A
             config.n_trials,
             device_label(device),
         )
-        optimize(study, config, prepared, device, progress=progress)
-        finished = finish(study, config, prepared, device)
+        budget = time_budget(config, prepared, begun)
+        searching = time.monotonic()
+        optimize(study, config, prepared, device, progress=progress, budget=budget)
+        searched_at = time.monotonic()
+        deadline = None if budget is None else budget.refit_deadline
+        finished = finish(study, config, prepared, device, deadline=deadline)
     wall = time.perf_counter() - started
-    summary = summarize(study, config.storage, finished=finished, device=device, wall_seconds=wall)
+    seconds = {"prepare": searching - begun, "search": searched_at - searching, **finished.seconds}
+    summary = summarize(
+        study, config.storage, finished=finished, device=device, wall_seconds=wall, seconds=seconds
+    )
     return RunResult(study, finished.refit, finished.bundle, summary)
 
 

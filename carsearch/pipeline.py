@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -19,6 +20,7 @@ from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
 from carsearch.exceptions import BundleError
+from carsearch.search.budget import TimeBudget
 from carsearch.search.objective import make_objective
 from carsearch.search.space import replay
 from carsearch.search.study import CONFIG_ATTR, FINISHED, best_trial, count_trials
@@ -33,10 +35,12 @@ logger = logging.getLogger("carsearch")
 
 @dataclass(frozen=True)
 class Finished:
-    """The refitted best configuration and the folder of its bundle."""
+    """The refitted best configuration, the folder of its bundle, and the seconds each took
+    (``refit``, ``export``)."""
 
     refit: Refit
     bundle: Path
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def optimize(
@@ -46,34 +50,55 @@ def optimize(
     device: torch.device,
     *,
     progress: bool = False,
+    budget: TimeBudget | None = None,
 ) -> None:
     """Run trials until the study holds ``config.n_trials`` finished ones (or time is up).
 
     The count is the study's, across every process and machine working on it. With
-    ``config.jobs > 1`` the trials run in that many worker processes.
+    ``config.jobs > 1`` the trials run in that many worker processes. A ``budget``
+    (``--time-limit``) ends the search in time for the refit and export; worker processes
+    only stop starting trials then (as ``--timeout``).
     """
     n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     if n_finished >= config.n_trials:
         logger.info("study already holds %d finished trials", n_finished)
         return
     if config.jobs > 1:
+        if budget is not None:
+            left = budget.search_deadline(study, config) - time.monotonic()
+            config = config.replace(timeout=max(1.0, min(left, config.timeout or left)))
         run_workers(study, config, prepared, callbacks=(log_failure,))
     else:
-        objective = make_objective(config, prepared, device)
-        run_trials(study, objective, config, progress=progress, callbacks=(log_failure,))
+        objective = make_objective(config, prepared, device, budget)
+        if budget is None:
+            run_trials(study, objective, config, progress=progress, callbacks=(log_failure,))
+            return
+        stopper = budget.stopper(config)
+        callbacks = (log_failure, stopper)
+        run_trials(
+            study, objective, config, progress=progress, callbacks=callbacks, ended=stopper.done
+        )
 
 
 def finish(
-    study: optuna.Study, config: RunConfig, prepared: Prepared, device: torch.device
+    study: optuna.Study,
+    config: RunConfig,
+    prepared: Prepared,
+    device: torch.device,
+    *,
+    deadline: float | None = None,
 ) -> Finished:
     """Refit the study's best trial on train + validation, score it on test, export it.
 
     The bundle goes to ``config.out`` or the study's default folder, and is recorded on the
-    study and uploaded as its artifacts.
+    study and uploaded as its artifacts. The refit ends by ``deadline`` (``--time-limit``).
     """
     best = best_trial(study)
     recipe = replay(best.params, config, prepared.final.schema, len(prepared.refit_rows))
-    final = refit(config, prepared, recipe, int(best.user_attrs["best_epoch"]), device)
+    started = time.monotonic()
+    epochs = int(best.user_attrs["best_epoch"])
+    final = refit(config, prepared, recipe, epochs, device, deadline=deadline)
+    refitted = time.monotonic()
     out = Path(config.out) if config.out else default_bundle_dir(config.storage, study.study_name)
     provenance = {
         "study": study.study_name,
@@ -85,7 +110,8 @@ def finish(
     bundle = write_bundle(out, prepared=prepared, final=final, extra=provenance)
     publish(study, bundle, artifact_dir(config.storage), trial=best.number)
     logger.info("best model exported to %s", bundle)
-    return Finished(refit=final, bundle=bundle)
+    seconds = {"refit": refitted - started, "export": time.monotonic() - refitted}
+    return Finished(refit=final, bundle=bundle, seconds=seconds)
 
 
 def summarize(
@@ -95,6 +121,7 @@ def summarize(
     finished: Finished | None = None,
     device: torch.device | None = None,
     wall_seconds: float | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> Summary:
     """The study's summary; without ``finished``, test scores come from its current bundle."""
     counts = count_trials(study)
@@ -114,6 +141,7 @@ def summarize(
         n_failed=counts["failed"],
         device=device_label(device) if device is not None else None,
         wall_seconds=round(wall_seconds, 2) if wall_seconds is not None else None,
+        seconds={k: round(v, 2) for k, v in seconds.items()} if seconds else None,
         refit_seeds=refit_seeds,
         test=test,
         bundle=str(bundle) if bundle is not None else None,

@@ -37,6 +37,8 @@ class Summary:
     n_failed: int | None = None
     device: str | None = None
     wall_seconds: float | None = None
+    #: Where the wall time went: ``prepare``, ``search``, ``refit``, ``export`` seconds.
+    seconds: dict[str, float] | None = None
     refit_seeds: int | None = None
     test: dict[str, Any] | None = None
     bundle: str | None = None
@@ -62,7 +64,7 @@ def format_summary(summary: Summary) -> str:
     if summary.device is not None:
         lines.append(f"device     {summary.device}")
     if summary.wall_seconds is not None:
-        lines.append(f"wall time  {summary.wall_seconds:.1f} s")
+        lines.append(f"wall time  {summary.wall_seconds:.1f} s{_format_seconds(summary)}")
     if summary.test is not None:
         lines.append(f"test       {_format_test(summary.test, summary.refit_seeds)}")
     lines.append(f"bundle     {summary.bundle or _no_bundle(summary)}")
@@ -89,6 +91,12 @@ def _format_test(test: dict[str, Any], refit_seeds: int | None) -> str:
     if refit_seeds is None:
         return scores
     return f"{scores} (ensemble of {refit_seeds} refits on train+validation)"
+
+
+def _format_seconds(summary: Summary) -> str:
+    if not summary.seconds:
+        return ""
+    return " (" + ", ".join(f"{k} {v:.1f} s" for k, v in summary.seconds.items()) + ")"
 
 
 def _no_bundle(summary: Summary) -> str:

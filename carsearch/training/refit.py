@@ -9,6 +9,8 @@ choice (:func:`n_refits`); both built-in families take 5.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +18,7 @@ import torch
 from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
-from carsearch.models.network import Ensemble, NetworkSpec, build_network
+from carsearch.models.network import Ensemble, Network, NetworkSpec, build_network
 from carsearch.training.device import derive_seed, seed_everything
 from carsearch.training.loop import Tensors, fit
 from carsearch.training.metrics import Scores
@@ -24,6 +26,8 @@ from carsearch.training.recipe import Recipe
 
 #: Keeps refit seeds apart from trial seeds (which use the trial number as key).
 _REFIT_KEY = 2**31 - 1
+
+logger = logging.getLogger("carsearch")
 
 
 @dataclass(frozen=True)
@@ -53,19 +57,29 @@ def refit(
     recipe: Recipe,
     n_epochs: int,
     device: torch.device,
+    *,
+    deadline: float | None = None,
 ) -> Refit:
     """Train :func:`n_refits` networks of ``recipe`` for ``n_epochs`` on train+val.
 
     Everything fitted (categories, medians, the numeric encoder's statistics, class
-    weights) is fitted again on train + validation, the rows the refit trains on.
+    weights) is fitted again on train + validation, the rows the refit trains on. With a
+    ``deadline`` (``time.monotonic()``, ``--time-limit``) a member starts only while one
+    more fits before it (the first always does), and stops its epochs at it.
     """
     encoded, rows = prepared.final, prepared.refit_rows
     spec = recipe.spec(encoded, rows)
     task = recipe.task(encoded, rows, device)
     train = Tensors.select(encoded, rows, device)
     seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(n_refits(config, recipe)))
-    members = []
+    members: list[Network] = []
+    longest = 0.0
     for seed in seeds:
+        if members and deadline is not None and time.monotonic() + longest > deadline:
+            logger.info("time limit: the refit keeps %d of %d members", len(members), len(seeds))
+            seeds = seeds[: len(members)]
+            break
+        started = time.monotonic()
         seed_everything(seed)
         member = build_network(spec, encoded.schema).to(device)
         optimizer = recipe.build_optimizer(member)
@@ -79,8 +93,10 @@ def refit(
             max_epochs=n_epochs,
             seed=seed,
             scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
+            deadline=deadline,
         )
         members.append(member)
+        longest = max(longest, time.monotonic() - started)
     ensemble = Ensemble(members, task=encoded.schema.task, scale=task.scale).eval()
     test = Tensors.select(encoded, prepared.split.test, device)
     with torch.inference_mode():
