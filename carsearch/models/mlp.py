@@ -53,16 +53,19 @@ class MLP(nn.Module):
 
 
 class EmbeddingMLPPlugin(ModelPlugin):
-    """The searched MLP: 0-4 layers of 8-512 units (0: a linear model), dropout and batch
-    norm on or off where there is a hidden layer, and the dropout of the category embeddings
-    where the table has categorical columns.
+    """The searched MLP: 0-4 layers of 8-512 units (0, a linear model, on tables with numeric
+    columns), dropout and batch norm on or off where there is a hidden layer, and the
+    dropout of the category embeddings where the table has categorical columns.
 
     The parameters are suggested in carsearch 0.1's order, so a 0.1 study's sampler draws
     trials of the same shape today.
     """
 
     def search_space(self, trial: BaseTrial, context: SearchContext) -> dict[str, Any]:
-        n_layers = trial.suggest_int("n_layers", 0, 4)
+        # A linear model only where there are numbers to be linear in: on categories alone
+        # (Car Evaluation) 12 of 100 trials went to it, all pruned, and the search missed
+        # 1.000 test accuracy on seed 0 that it reaches with 1-4 layers.
+        n_layers = trial.suggest_int("n_layers", 0 if context.n_numeric else 1, 4)
         params: dict[str, Any] = {"n_layers": n_layers}
         for i in range(n_layers):
             params[f"n_units_l{i}"] = trial.suggest_int(f"n_units_l{i}", 8, 512, log=True)

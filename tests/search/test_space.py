@@ -57,6 +57,7 @@ def test_space_covers_every_family_and_rule() -> None:
     assert {p["optimizer"] for p in params} == {"sgd", "adam", "rmsprop"}
     assert {p["embedding_rule"] for p in params} == {"textbook", "fastai", "fixed"}
     assert {p["class_weight"] for p in params} == {"none"}  # searched only when asked
+    assert min(p["n_layers"] for p in params) == 1  # no linear model of categories alone
     for p in params:
         prefix = p["optimizer"] + "_"
         assert any(key.startswith(prefix) for key in p)
