@@ -9,9 +9,16 @@ range over the seeds, then whether carsearch meets the targets.
     python bench/tables.py                              # every table, seeds 0 1 2, 100 trials
     python bench/tables.py --tables default --seeds 0 --trials 20
     python bench/tables.py --merge part1.json part2.json   # runs made in parts, as one table
+    python bench/tables.py --models none --references RealMLP-TD,LightGBM --seeds 0  # anchors
+    python bench/tables.py --time-limit --tables hpc --seeds 0   # carsearch in RealMLP-TD's time
 
-Needs scikit-learn (``pip install -e ".[bench]"``) and the tables in ``--data-dir``
-(default ``../shared/data``).
+References: scikit-learn's HistGradientBoosting and linear models, and the anchors of
+``bench/anchors.py`` (RealMLP-TD and LightGBM with their published defaults). With
+``--time-limit``, RealMLP-TD runs first and carsearch gets its wall time as ``time_limit``
+(search, refit and export together) instead of a trial count.
+
+Needs the ``bench`` extra (``pip install -e ".[bench]"``: scikit-learn, pytabkit, lightgbm)
+and the tables in ``--data-dir`` (default ``../shared/data``).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from anchors import ANCHORS, fit_predict
 
 REPO = Path(__file__).resolve().parents[1]
 #: Classification targets: accuracy within 0.01 and macro-F1 within 0.02 of the better
@@ -50,9 +59,11 @@ TABLES: dict[str, BenchTable] = {
     "diamonds": BenchTable("diamonds.csv", "price", "regression", timeout=600),
 }
 REFERENCES = {
-    "classification": ("HistGradientBoosting", "LogisticRegression"),
-    "regression": ("HistGradientBoosting", "RidgeCV"),
+    "classification": ("HistGradientBoosting", "LogisticRegression", "RealMLP-TD", "LightGBM"),
+    "regression": ("HistGradientBoosting", "RidgeCV", "RealMLP-TD", "LightGBM"),
 }
+#: The anchor whose wall time ``--time-limit`` gives carsearch.
+TIME_ANCHOR = "RealMLP-TD"
 
 
 def main() -> int:
@@ -67,17 +78,30 @@ def main() -> int:
         return 0
     results: list[dict[str, Any]] = []
     for name in args.tables:
-        methods = [f"carsearch {model}" for model in args.models] + list(
-            REFERENCES[TABLES[name].task]
-        )
         for seed in args.seeds:
-            for method in methods:
-                results.append(measure(args, name, seed, method))
+            limit = None
+            for method in methods(args, name):
+                results.append(measure(args, name, seed, method, time_limit=limit))
                 print(progress(results[-1]), file=sys.stderr, flush=True)
+                if args.time_limit and method == TIME_ANCHOR:
+                    limit = results[-1]["wall"]
                 if args.json:  # after each one: a long run stopped half-way keeps its part
                     Path(args.json).write_text(json.dumps(results, indent=1))
     print(report(results, args))
     return 0
+
+
+def methods(args: argparse.Namespace, name: str) -> list[str]:
+    """The methods run on table ``name``, in order: with ``--time-limit``, the references
+    (RealMLP-TD among them) before carsearch, which gets RealMLP-TD's wall time."""
+    wanted = args.references or REFERENCES[TABLES[name].task]
+    references = [m for m in REFERENCES[TABLES[name].task] if m in wanted]
+    searches = [f"carsearch {model}" for model in args.models if model != "none"]
+    if args.time_limit:
+        if TIME_ANCHOR not in references:
+            raise SystemExit(f"--time-limit needs {TIME_ANCHOR} among the references")
+        return references + searches
+    return searches + references
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,7 +109,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tables", type=lambda s: s.split(","), default=list(TABLES))
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--models", type=lambda s: s.split(","), default=["mlp", "tabm"])
+    parser.add_argument(
+        "--models",
+        type=lambda s: s.split(","),
+        default=["mlp", "tabm"],
+        help="carsearch's model families, one run each ('none': references only)",
+    )
+    parser.add_argument(
+        "--references",
+        type=lambda s: s.split(","),
+        help="the references to run (default: all of the task's; e.g. RealMLP-TD,LightGBM)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        action="store_true",
+        help=f"give carsearch {TIME_ANCHOR}'s wall time (time_limit) instead of --trials",
+    )
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--json", help="also write every measurement to this file")
     parser.add_argument(
@@ -94,6 +133,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--limit-seconds", type=float, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -107,10 +147,14 @@ def merge(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def measure(args: argparse.Namespace, name: str, seed: int, method: str) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace, name: str, seed: int, method: str, *, time_limit: float | None
+) -> dict[str, Any]:
     """One method on one table and seed, in its own process: scores, wall time, peak memory."""
     command = [sys.executable, __file__, "--worker", method, "--table", name, "--seed", str(seed)]
     command += ["--trials", str(args.trials), "--data-dir", str(args.data_dir)]
+    if time_limit is not None and method.startswith("carsearch "):
+        command += ["--limit-seconds", f"{time_limit:.1f}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -155,14 +199,21 @@ def run_carsearch(args: argparse.Namespace, spec: BenchTable, data: Path, model:
             storage=f"sqlite:///{Path(folder) / 'bench.db'}",
             out=str(Path(folder) / "bundle"),
         )
-        if spec.timeout is not None:
+        if args.limit_seconds is not None:  # the whole run in the anchor's time
+            options.update(n_trials=100_000, time_limit=args.limit_seconds)
+        elif spec.timeout is not None:
             options.update(n_trials=100_000, timeout=spec.timeout)
         else:
             options.update(n_trials=args.trials)
         result = carsearch.run(**options)
     summary = result.summary
     test = dict(summary.test or {})
-    return {**test, "trials": summary.n_trials, "best": summary.best_params}
+    return {
+        **test,
+        "trials": summary.n_trials,
+        "failed": summary.n_failed,
+        "best": summary.best_params,
+    }
 
 
 def run_reference(method: str, spec: BenchTable, data: Path, seed: int) -> dict[str, float]:
@@ -175,6 +226,16 @@ def run_reference(method: str, spec: BenchTable, data: Path, seed: int) -> dict[
     features = table.features
     fit_rows, test_rows = prepared.refit_rows, prepared.split.test
     target = table.frame[table.target].to_numpy()
+    if method in ANCHORS:
+        predicted = fit_predict(
+            method,
+            features.iloc[fit_rows],
+            target[fit_rows],
+            features.iloc[test_rows],
+            table.categorical,
+            spec.task,
+        )
+        return scores(spec.task, target[test_rows], predicted)
     model = reference_model(method, table.categorical, table.numeric, spec.task)
     model.fit(features.iloc[fit_rows], target[fit_rows])
     predicted = model.predict(features.iloc[test_rows])
@@ -238,15 +299,21 @@ def progress(record: dict[str, Any]) -> str:
     shown = {
         k: round(v, 4) for k, v in record.items() if k in ("accuracy", "macro_f1", "rmse", "r2")
     }
+    failed = f", {record['failed']} failed trials" if "failed" in record else ""
     return (
         f"{record['table']} seed {record['seed']} {record['method']}: {shown}, "
-        f"{record['wall']:.1f} s, {record['peak_mb']:.0f} MB"
+        f"{record['wall']:.1f} s, {record['peak_mb']:.0f} MB{failed}"
     )
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     """Per table: each method's mean and range over the seeds, then the targets."""
-    lines = [f"seeds {args.seeds}, {args.trials} trials (diamonds: 600 s of search), 1 thread"]
+    budget = (
+        f"carsearch in {TIME_ANCHOR}'s wall time"
+        if getattr(args, "time_limit", False)
+        else f"{args.trials} trials (diamonds: 600 s of search)"
+    )
+    lines = [f"seeds {args.seeds}, {budget}, 1 thread; failed: carsearch's failed trials"]
     for name in dict.fromkeys(r["table"] for r in results):
         rows = [r for r in results if r["table"] == name]
         task = TABLES[name].task
@@ -255,12 +322,14 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             "",
             f"## {name}",
             "",
-            "| method | seeds | " + " | ".join([*columns, "wall s", "peak MB"]) + " |",
+            "| method | seeds | " + " | ".join([*columns, "wall s", "peak MB", "failed"]) + " |",
         ]
-        lines.append("|---" * (len(columns) + 4) + "|")
+        lines.append("|---" * (len(columns) + 5) + "|")
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r for r in rows if r["method"] == method]
             cells = [spread([r[c] for r in mine]) for c in [*columns, "wall", "peak_mb"]]
+            failed = [r["failed"] for r in mine if "failed" in r]
+            cells.append(str(sum(failed)) if failed else "")
             seeds = ",".join(str(r["seed"]) for r in mine)
             lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
         lines += verdicts(name, rows, task)

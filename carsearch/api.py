@@ -19,6 +19,7 @@ from carsearch.data.describe import kinds_line, task_line
 from carsearch.data.prepare import default_study_name, prepare, same_data
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import bundle_dir, finish, optimize, reusable_bundle, summarize
+from carsearch.search.budget import time_budget
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
 from carsearch.search.trials import n_finished
 from carsearch.storage.faults import storage_faults
@@ -91,7 +92,7 @@ def run(
 
 
 def _run(config: RunConfig, *, progress: bool, refit: bool) -> RunResult:
-    started = time.perf_counter()
+    started, begun = time.perf_counter(), time.monotonic()
     set_threads(config.threads)
     device = resolve_device(config.device)
     prepared = prepare(config)
@@ -115,11 +116,22 @@ def _run(config: RunConfig, *, progress: bool, refit: bool) -> RunResult:
             config.n_trials,
             device_label(device),
         )
-        optimize(study, config, prepared, device, progress=progress)
+        budget = time_budget(config, prepared, begun)
+        searching = time.monotonic()
+        optimize(study, config, prepared, device, progress=progress, budget=budget)
+        searched_at = time.monotonic()
+        deadline = None if budget is None else budget.refit_deadline
         reused = None if refit else reusable_bundle(study, config, prepared)
-        finished = None if reused else finish(study, config, prepared, device)
+        finished = None if reused else finish(study, config, prepared, device, deadline=deadline)
     wall = time.perf_counter() - started
-    summary = summarize(study, config.storage, finished=finished, device=device, wall_seconds=wall)
+    seconds = {
+        "prepare": searching - begun,
+        "search": searched_at - searching,
+        **(finished.seconds if finished is not None else {}),
+    }
+    summary = summarize(
+        study, config.storage, finished=finished, device=device, wall_seconds=wall, seconds=seconds
+    )
     if finished is None:
         assert reused is not None
         return RunResult(study, None, reused, summary)

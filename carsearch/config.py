@@ -72,6 +72,7 @@ class RunConfig:
     dataset: str = "car_evaluation"
     n_trials: int = 100
     timeout: float | None = None
+    time_limit: float | None = None
     seed: int = 0
     split: Split = "stratified"
     val_fraction: float = 0.16
@@ -115,7 +116,7 @@ class RunConfig:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
         if not all(self.models) or len(set(self.models)) < len(self.models):
             raise ConfigError(f"model must name distinct model plugins, got {self.model!r}")
-        for name in ("timeout", "trial_timeout"):
+        for name in ("timeout", "trial_timeout", "time_limit"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive seconds, got {value}")

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from carsearch.data.prepare import Prepared
 from carsearch.ensemble.select import Selection
 from carsearch.ensemble.study import record, recorded, select_ensemble
 from carsearch.exceptions import BundleError
+from carsearch.search.budget import TimeBudget
 from carsearch.search.objective import BEST_EPOCH_ATTR, make_objective
 from carsearch.search.progress import ProgressBar
 from carsearch.search.space import replay
@@ -47,10 +49,12 @@ logger = logging.getLogger("carsearch")
 
 @dataclass(frozen=True)
 class Finished:
-    """The refitted best configuration and the folder of its bundle."""
+    """The refitted best configuration, the folder of its bundle, and the seconds each took
+    (``refit``, ``export``)."""
 
     refit: Refit
     bundle: Path
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def optimize(
@@ -60,41 +64,62 @@ def optimize(
     device: torch.device,
     *,
     progress: bool = False,
+    budget: TimeBudget | None = None,
 ) -> None:
     """Run trials until the study holds ``config.n_trials`` finished ones (or time is up).
 
     The count is the study's, across every process and machine working on it. With
-    ``config.jobs > 1`` the trials run in that many worker processes.
+    ``config.jobs > 1`` the trials run in that many worker processes. A ``budget``
+    (``--time-limit``) ends the search in time for the refit and export; worker processes
+    only stop starting trials then (as ``--timeout``).
     """
     n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     if n_finished >= config.n_trials:
         return
     if config.jobs > 1:
+        if budget is not None:
+            left = budget.search_deadline(study, config) - time.monotonic()
+            config = config.replace(timeout=max(1.0, min(left, config.timeout or left)))
         run_workers(study, config, prepared, callbacks=(log_failure,))
     else:
-        objective = make_objective(config, prepared, device)
+        objective = make_objective(config, prepared, device, budget)
         bar = ProgressBar(config.n_trials - n_finished, config.metric) if progress else None
+        stopper = None if budget is None else budget.stopper(config)
+        callbacks = (log_failure, *(c for c in (bar, stopper) if c is not None))
         try:
-            callbacks = (log_failure,) if bar is None else (log_failure, bar)
-            run_trials(study, objective, config, callbacks=callbacks)
+            run_trials(
+                study,
+                objective,
+                config,
+                callbacks=callbacks,
+                ended=None if stopper is None else stopper.done,
+            )
         finally:
             if bar is not None:
                 bar.close()
 
 
 def finish(
-    study: optuna.Study, config: RunConfig, prepared: Prepared, device: torch.device
+    study: optuna.Study,
+    config: RunConfig,
+    prepared: Prepared,
+    device: torch.device,
+    *,
+    deadline: float | None = None,
 ) -> Finished:
     """Refit the study's best trial on train + validation, score it on test, export it.
 
     The bundle goes to ``config.out`` or the study's default folder, and is recorded on the
-    study and uploaded as its artifacts.
+    study and uploaded as its artifacts. The refit ends by ``deadline`` (``--time-limit``).
     """
     out = bundle_dir(config, study.study_name)  # refused before the refit's minutes
     best = best_trial(study)
+    logger.info("best trial %d; selecting the ensemble, then refitting", best.number)
     selection = select_ensemble(study.get_trials(deepcopy=False), config, prepared)
     record(study, selection, best.number)
-    final = _refit(study, config, prepared, selection, best, device)
+    started = time.monotonic()
+    final = _refit(study, config, prepared, selection, best, device, deadline)
+    refitted = time.monotonic()
     provenance = {
         STORAGE_FIELD: storage_identity(config.storage),
         STUDY_FIELD: study.study_name,
@@ -110,7 +135,8 @@ def finish(
     logger.info("recording the bundle on the study (artifacts in %s)", store)
     publish(study, bundle, store, trial=best.number)
     logger.info("best model exported to %s", bundle)
-    return Finished(refit=final, bundle=bundle)
+    seconds = {"refit": refitted - started, "export": time.monotonic() - refitted}
+    return Finished(refit=final, bundle=bundle, seconds=seconds)
 
 
 def _refit(
@@ -120,18 +146,21 @@ def _refit(
     selection: Selection | None,
     best: optuna.trial.FrozenTrial,
     device: torch.device,
+    deadline: float | None,
 ) -> Refit:
-    """The best trial refit alone, or the selected ensemble's configurations refit."""
+    """The best trial refit alone, or the selected ensemble's configurations refit, by the
+    ``deadline`` (``--time-limit``)."""
     schema, n_rows = prepared.final.schema, len(prepared.refit_rows)
     if selection is None or len(selection.counts) < 2:
         recipe = replay(best.params, config, schema, n_rows)
-        return refit(config, prepared, recipe, int(best.user_attrs[BEST_EPOCH_ATTR]), device)
+        epochs = int(best.user_attrs[BEST_EPOCH_ATTR])
+        return refit(config, prepared, recipe, epochs, device, deadline=deadline)
     parts = []
     for number, weight in selection.weights.items():
         trial = study.get_trials(deepcopy=False)[number]
         recipe = replay(trial.params, config, schema, n_rows)
         parts.append(Part(number, recipe, int(trial.user_attrs[BEST_EPOCH_ATTR]), weight))
-    return refit_ensemble(config, prepared, parts, device)
+    return refit_ensemble(config, prepared, parts, device, deadline=deadline)
 
 
 def bundle_dir(config: RunConfig, study_name: str) -> Path:
@@ -185,6 +214,7 @@ def summarize(
     finished: Finished | None = None,
     device: torch.device | None = None,
     wall_seconds: float | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> Summary:
     """The study's summary; without ``finished``, test scores come from its current bundle.
 
@@ -209,6 +239,7 @@ def summarize(
         n_failed=counts["failed"],
         device=device_label(device) if device is not None else None,
         wall_seconds=round(wall_seconds, 2) if wall_seconds is not None else None,
+        seconds={k: round(v, 2) for k, v in seconds.items()} if seconds else None,
         refit_seeds=refit_seeds,
         test=test,
         bundle=str(bundle) if bundle is not None else None,

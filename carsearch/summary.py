@@ -38,6 +38,8 @@ class Summary:
     n_failed: int | None = None
     device: str | None = None
     wall_seconds: float | None = None
+    #: Where the wall time went: ``prepare``, ``search``, ``refit``, ``export`` seconds.
+    seconds: dict[str, float] | None = None
     refit_seeds: int | None = None
     test: dict[str, Any] | None = None
     bundle: str | None = None
@@ -66,7 +68,7 @@ def format_summary(summary: Summary) -> str:
     if summary.device is not None:
         lines.append(f"device     {summary.device}")
     if summary.wall_seconds is not None:
-        lines.append(f"wall time  {summary.wall_seconds:.1f} s")
+        lines.append(f"wall time  {summary.wall_seconds:.1f} s{_format_seconds(summary)}")
     if summary.ensemble is not None:
         lines.append(f"ensemble   {_format_ensemble(summary.ensemble)}")
     if summary.test is not None:
@@ -110,6 +112,12 @@ def _format_ensemble(ensemble: dict[str, Any]) -> str:
         f"{members}; validation {ensemble['metric']} {ensemble['val_score']:.4f} "
         f"(best trial alone {scores[0]:.4f}; {ensemble['size']} of {len(scores)} additions)"
     )
+
+
+def _format_seconds(summary: Summary) -> str:
+    if not summary.seconds:
+        return ""
+    return " (" + ", ".join(f"{k} {v:.1f} s" for k, v in summary.seconds.items()) + ")"
 
 
 def _no_bundle(summary: Summary) -> str:

@@ -96,6 +96,12 @@ def _add_search_options(group: Any) -> None:
     group.add_argument("--metric", choices=METRICS, default=DEFAULTS.metric, help=metric)
     group.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
     group.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="SECONDS",
+        help="finish the whole run (search, refit and export) in about SECONDS",
+    )
+    group.add_argument(
         "--jobs",
         type=int,
         default=DEFAULTS.jobs,

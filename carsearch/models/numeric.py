@@ -1,4 +1,4 @@
-"""Numeric encoders: the plugin base, ``standard`` and ``quantile``.
+"""Numeric encoders: the plugin base, ``standard``, ``quantile`` and ``robust``.
 
 An encoder turns the numeric columns (median-imputed, so finite) into model features. It is
 fitted on training rows only, and its statistics are JSON (stored in the export bundle), so a
@@ -21,6 +21,8 @@ from torch import nn
 N_QUANTILES = 128
 #: The quantile map sends the lowest and highest training values to these normal quantiles.
 _EDGE = 0.001
+#: Where ``robust``'s smooth clipping levels off (RealMLP's ``max_abs_value``).
+SMOOTH_CLIP = 3.0
 
 
 class NumericEncoder(ABC):
@@ -48,21 +50,31 @@ class NumericEncoder(ABC):
 
 
 class Clip(nn.Module):
-    """Clamp each column to its training range, then standardize it."""
+    """Clamp each column to its training range (unless ``clip`` is off), then standardize it."""
 
     lower: torch.Tensor
     upper: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, lower: list[float], upper: list[float], mean: list[float], std: list[float]):
+    def __init__(
+        self,
+        lower: list[float],
+        upper: list[float],
+        mean: list[float],
+        std: list[float],
+        *,
+        clip: bool = True,
+    ):
         super().__init__()
         for name, values in (("lower", lower), ("upper", upper), ("mean", mean), ("std", std)):
             self.register_buffer(name, torch.tensor(values, dtype=torch.float32))
+        self.clip = clip
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
-        clipped = torch.minimum(torch.maximum(values, self.lower), self.upper)
-        return (clipped - self.mean) / self.std
+        if self.clip:
+            values = torch.minimum(torch.maximum(values, self.lower), self.upper)
+        return (values - self.mean) / self.std
 
 
 class PiecewiseLinearMap(nn.Module):
@@ -94,11 +106,19 @@ class PiecewiseLinearMap(nn.Module):
 
 
 class Standard(NumericEncoder):
-    """``standard``: clipped at the training 1st and 99th percentiles, then standardized."""
+    """``standard``: clipped at the training 1st and 99th percentiles, then standardized.
+
+    ``standard_clip`` (searched) may turn the clipping off: a linear model of the numbers
+    (the MLP with ``n_layers = 0``) then stays linear in them out to the tails, as a ridge
+    regression is; clipped, it trailed scikit-learn's RidgeCV by 10% RMSE on a linear table.
+    """
+
+    def search_space(self, trial: BaseTrial) -> dict[str, Any]:
+        return {"standard_clip": trial.suggest_categorical("standard_clip", [True, False])}
 
     def fit(self, values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
         lower, upper = np.percentile(values, [1, 99], axis=0)
-        clipped = np.clip(values, lower, upper)
+        clipped = np.clip(values, lower, upper) if params.get("standard_clip", True) else values
         std = clipped.std(axis=0)
         return {
             "lower": lower.tolist(),
@@ -108,7 +128,8 @@ class Standard(NumericEncoder):
         }
 
     def build(self, state: dict[str, Any], params: dict[str, Any]) -> nn.Module:
-        return Clip(state["lower"], state["upper"], state["mean"], state["std"])
+        clip = bool(params.get("standard_clip", True))
+        return Clip(state["lower"], state["upper"], state["mean"], state["std"], clip=clip)
 
 
 class Quantile(NumericEncoder):
@@ -119,6 +140,45 @@ class Quantile(NumericEncoder):
 
     def build(self, state: dict[str, Any], params: dict[str, Any]) -> nn.Module:
         return PiecewiseLinearMap(state["knots"], state["levels"])
+
+
+class SmoothClip(nn.Module):
+    """``x = (x - median) * factor``, then ``x / sqrt(1 + (x / 3) ** 2)``: RealMLP's robust
+    scaling with smooth clipping (Holzmüller, Grinsztajn and Steinwart, "Better by Default:
+    Strong Pre-Tuned MLPs and Boosted Trees on Tabular Data", NeurIPS 2024; pytabkit's
+    ``median_center``, ``robust_scale`` and ``smooth_clip``)."""
+
+    median: torch.Tensor
+    factor: torch.Tensor
+
+    def __init__(self, median: list[float], factor: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("median", torch.tensor(median, dtype=torch.float32))
+        self.register_buffer("factor", torch.tensor(factor, dtype=torch.float32))
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        scaled = (values - self.median) * self.factor
+        return scaled / torch.sqrt(1 + (scaled / SMOOTH_CLIP) ** 2)
+
+
+class Robust(NumericEncoder):
+    """``robust``: RealMLP's robust scaling and smooth clipping (:class:`SmoothClip`).
+
+    Each column is centred on its training median and divided by its interquartile range
+    (half its range where the quartiles meet; a constant column becomes 0), then softly
+    clipped to ``(-3, 3)``: outliers keep their order without dominating.
+    """
+
+    def fit(self, values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
+        q25, median, q75 = np.quantile(values, [0.25, 0.5, 0.75], axis=0)
+        spread = q75 - q25
+        half_range = 0.5 * (values.max(axis=0) - values.min(axis=0))
+        spread = np.where(spread == 0, half_range, spread)
+        factor = np.where(spread == 0, 0.0, 1.0 / np.where(spread == 0, 1.0, spread))
+        return {"median": median.tolist(), "factor": factor.tolist()}
+
+    def build(self, state: dict[str, Any], params: dict[str, Any]) -> nn.Module:
+        return SmoothClip(state["median"], state["factor"])
 
 
 def quantile_normal_state(values: np.ndarray) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from carsearch.ensemble import predictions
 from carsearch.exceptions import TrainingError
 from carsearch.models.network import build_network
 from carsearch.search import stop
+from carsearch.search.budget import TimeBudget
 from carsearch.search.space import suggest
 from carsearch.storage.seam import flush_trial
 from carsearch.training.device import derive_seed, device_label, seed_everything
@@ -32,11 +33,20 @@ class Objective:
     """Sample a configuration on a trial, train it, report each epoch, return its best value.
 
     Built once per process: the splits are moved to the device here, not in every trial.
+    With a ``budget`` (``--time-limit``), a trial still training at the search's deadline
+    stops after its epoch, keeping its best epoch.
     """
 
-    def __init__(self, config: RunConfig, prepared: Prepared, device: torch.device) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        prepared: Prepared,
+        device: torch.device,
+        budget: TimeBudget | None = None,
+    ) -> None:
         config = config.for_task(prepared.table.task)
         self.config, self.prepared, self.device = config, prepared, device
+        self.budget = budget
         self.encoded, self.rows = prepared.search, prepared.split.train
         self.train = Tensors.select(self.encoded, prepared.split.train, device)
         self.val = Tensors.select(self.encoded, prepared.split.val, device)
@@ -61,6 +71,7 @@ class Objective:
         model = model.to(self.device)
         optimizer = recipe.build_optimizer(model)
         curves = open_curves(config.tensorboard, trial.number, model, self.train, task)
+        deadline = None if self.budget is None else self.budget.search_deadline(trial.study, config)
         try:
             result = fit(
                 model,
@@ -75,6 +86,7 @@ class Objective:
                 scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
                 patience=config.patience,
                 on_epoch=self._reporter(trial, curves),
+                deadline=deadline,
             )
         except optuna.TrialPruned:
             self._keep_predictions(trial, model, task)  # of its last epoch, as its value is
@@ -90,6 +102,8 @@ class Objective:
         assert result.best_scores is not None  # fit with validation always scores
         trial.set_user_attr(BEST_EPOCH_ATTR, result.best_epoch)
         self._keep_predictions(trial, model, task)  # fit left the best epoch's weights
+        if deadline is not None and time.monotonic() >= deadline:
+            trial.set_user_attr("time_limit_epoch", result.n_epochs)  # stopped there
         for key, value in result.best_scores.items():
             trial.set_user_attr(f"val_{key}", value)
         return result.best_scores[config.metric]
@@ -125,10 +139,13 @@ class Objective:
 
 
 def make_objective(
-    config: RunConfig, prepared: Prepared, device: torch.device
+    config: RunConfig,
+    prepared: Prepared,
+    device: torch.device,
+    budget: TimeBudget | None = None,
 ) -> Callable[[optuna.Trial], float]:
     """The objective of a search on ``prepared`` (see :class:`Objective`)."""
-    return Objective(config, prepared, device)
+    return Objective(config, prepared, device, budget)
 
 
 def check_deadline(started: float, limit: float | None, epoch: int) -> None:

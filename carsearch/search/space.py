@@ -44,7 +44,7 @@ TEXTBOOK_PARAMS: dict[str, Any] = {
 }
 #: Values of parameters added to the space after a study began: replaying one of its older
 #: trials (to refit or export it) uses these, which is what those trials trained with.
-ADDED_LATER: dict[str, Any] = {"class_weight": "none"}
+ADDED_LATER: dict[str, Any] = {"class_weight": "none", "standard_clip": True}
 
 
 def batch_sizes(n_train: int) -> tuple[int, ...]:
@@ -85,7 +85,7 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
     params.update(plugins.instance("models", model).search_space(trial, context))
     optimizer = str(trial.suggest_categorical("optimizer", list(config.optimizers)))
     params["optimizer"] = optimizer
-    params.update(plugins.instance("optimizers", optimizer).search_space(trial))
+    params.update(plugins.instance("optimizers", optimizer).search_space_for(trial, context))
     if schema.task == CLASSIFICATION:
         # One choice unless asked to search: a one-value parameter is stored but never sampled.
         weights = CLASS_WEIGHTS if config.class_weight == "search" else (config.class_weight,)

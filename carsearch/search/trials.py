@@ -48,12 +48,14 @@ def run_trials(
     *,
     progress: bool = False,
     callbacks: Sequence[Callback] = (),
+    ended: Callable[[], bool] | None = None,
 ) -> None:
     """Run trials until the study holds ``config.n_trials`` finished ones (or time is up).
 
-    ``callbacks`` see each trial of this process once it ends. When the last trials run in
-    other processes, waits for them: one may fail, or belong to a dead worker (failed by its
-    stale heartbeat, then retried), and need a stand-in.
+    ``callbacks`` see each trial of this process once it ends; one that stops the study
+    ends the search for good when ``ended()`` says so (``--time-limit``). When the last
+    trials run in other processes, waits for them: one may fail, or belong to a dead worker
+    (failed by its stale heartbeat, then retried), and need a stand-in.
 
     Raises:
         StudyError: ``MAX_FAILURES_IN_A_ROW`` trials failed in a row and none ever completed.
@@ -67,7 +69,7 @@ def run_trials(
     fail_mine = owner.fail_running if owner is not None else _nothing
     try:
         with storage_faults(config.storage, on_fault=fail_mine):
-            _run_until_done(study, objective, config, stopper, progress, callbacks)
+            _run_until_done(study, objective, config, stopper, progress, callbacks, ended)
     except KeyboardInterrupt:
         # Optuna fails the trial of an objective it interrupts, not one that its own ask()
         # or tell() was in: that one would wait for its heartbeat to go stale.
@@ -91,11 +93,12 @@ def _run_until_done(
     stopper: _Stopper,
     progress: bool,
     callbacks: Sequence[Callback],
+    ended: Callable[[], bool] | None = None,
 ) -> None:
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
     while not stopper.gave_up and (missing := config.n_trials - n_finished(study)) > 0:
         left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
+        if (left is not None and left <= 0) or (ended is not None and ended()):
             return
         try:
             study.optimize(

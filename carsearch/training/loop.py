@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,8 @@ class FitResult:
     best_epoch: int
     best_scores: Scores | None
     history: list[tuple[int, float, Scores]] = field(default_factory=list)
+    #: Epochs trained: fewer than ``max_epochs`` after early stopping or the deadline.
+    n_epochs: int = 0
 
 
 def train_epoch(
@@ -118,11 +121,14 @@ def fit(
     metric: str = "log_loss",
     patience: int | None = None,
     on_epoch: EpochCallback | None = None,
+    deadline: float | None = None,
 ) -> FitResult:
     """Train for up to ``max_epochs``, keeping the weights of the best validation epoch.
 
     Without ``val`` every epoch is run and the last weights are kept (the refit case).
     ``on_epoch`` sees each epoch's validation scores and may raise to stop (pruning).
+    Past ``deadline`` (``time.monotonic()``, a run's time limit) no further epoch starts:
+    the fit ends as early stopping ends it, after at least one epoch.
 
     Raises:
         TrainingError: the training loss stops being finite.
@@ -134,9 +140,12 @@ def fit(
         loss = train_epoch(model, optimizer, train, task, batch_size, generator)
         if not math.isfinite(loss):
             raise TrainingError(f"training loss became {loss} at epoch {epoch}")
+        result.n_epochs = epoch
         if scheduler is not None:
             scheduler.step()
         if val is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
             continue
         scores = evaluate(model, val, task)
         result.history.append((epoch, loss, scores))
@@ -147,6 +156,8 @@ def fit(
             result.best_epoch, result.best_scores = epoch, scores
             best_state = copy.deepcopy(model.state_dict())
         elif patience is not None and epoch - result.best_epoch >= patience:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
             break
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -10,6 +10,7 @@ choice (:func:`n_refits`); both built-in families take 5.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ logger = logging.getLogger("carsearch")
 
 #: Keeps refit seeds apart from trial seeds (which use the trial number as key).
 _REFIT_KEY = 2**31 - 1
+
+logger = logging.getLogger("carsearch")
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,19 @@ def refit(
     recipe: Recipe,
     n_epochs: int,
     device: torch.device,
+    *,
+    deadline: float | None = None,
 ) -> Refit:
     """Train :func:`n_refits` networks of ``recipe`` for ``n_epochs`` on train+val.
 
     Everything fitted (categories, medians, the numeric encoder's statistics, class
-    weights) is fitted again on train + validation, the rows the refit trains on.
+    weights) is fitted again on train + validation, the rows the refit trains on. With a
+    ``deadline`` (``time.monotonic()``, ``--time-limit``) a member starts only while one
+    more fits before it (the first always does), and stops its epochs at it.
     """
     seeds = tuple(derive_seed(config.seed, _REFIT_KEY, k) for k in range(n_refits(config, recipe)))
-    spec, members, task = _train(config, prepared, recipe, n_epochs, seeds, device)
+    spec, members, task = _train(config, prepared, recipe, n_epochs, seeds, device, deadline)
+    seeds = seeds[: len(members)]  # a time limit may have kept fewer
     ensemble = Ensemble(members, task=prepared.final.schema.task, scale=task.scale).eval()
     return Refit(ensemble, recipe, spec, n_epochs, seeds, _test_scores(ensemble, prepared, task))
 
@@ -90,7 +98,12 @@ def seeds_per_part(weights: list[float], n_total: int) -> list[int]:
 
 
 def refit_ensemble(
-    config: RunConfig, prepared: Prepared, parts: list[Part], device: torch.device
+    config: RunConfig,
+    prepared: Prepared,
+    parts: list[Part],
+    device: torch.device,
+    *,
+    deadline: float | None = None,
 ) -> Refit:
     """Refit each configuration of a post-hoc ensemble (:func:`seeds_per_part` seeds each)
     on train + validation, as :func:`refit` does; members weigh their part's weight
@@ -102,7 +115,10 @@ def refit_ensemble(
     all_seeds: list[int] = []
     for part, count in zip(parts, counts, strict=True):
         seeds = tuple(derive_seed(config.seed, _REFIT_KEY, part.trial, k) for k in range(count))
-        spec, trained, task = _train(config, prepared, part.recipe, part.n_epochs, seeds, device)
+        spec, trained, task = _train(
+            config, prepared, part.recipe, part.n_epochs, seeds, device, deadline
+        )
+        count, seeds = len(trained), seeds[: len(trained)]  # a time limit may keep fewer
         members += trained
         weights += [part.weight / count] * count
         all_seeds += seeds
@@ -134,8 +150,10 @@ def _train(
     n_epochs: int,
     seeds: tuple[int, ...],
     device: torch.device,
+    deadline: float | None = None,
 ) -> tuple[NetworkSpec, list[Network], Task]:
-    """One network of ``recipe`` per seed, trained ``n_epochs`` on train + validation."""
+    """One network of ``recipe`` per seed, trained ``n_epochs`` on train + validation; by a
+    ``deadline``, fewer (the first always trains)."""
     encoded, rows = prepared.final, prepared.refit_rows
     spec = recipe.spec(encoded, rows)
     task = recipe.task(encoded, rows, device)
@@ -147,8 +165,13 @@ def _train(
         len(rows),
         n_epochs,
     )
-    members = []
+    members: list[Network] = []
+    longest = 0.0
     for number, seed in enumerate(seeds, start=1):
+        if members and deadline is not None and time.monotonic() + longest > deadline:
+            logger.info("time limit: the refit keeps %d of %d members", len(members), len(seeds))
+            break
+        started = time.monotonic()
         seed_everything(seed)
         member = build_network(spec, encoded.schema).to(device)
         optimizer = recipe.build_optimizer(member)
@@ -162,8 +185,10 @@ def _train(
             max_epochs=n_epochs,
             seed=seed,
             scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
+            deadline=deadline,
         )
         members.append(member)
+        longest = max(longest, time.monotonic() - started)
         logger.info("refit %d/%d trained", number, len(seeds))
     return spec, members, task
 

@@ -15,6 +15,7 @@ from carsearch.search.space import (
     suggest,
     textbook_params,
 )
+from carsearch.training.optimizers import SGD_MAX_LR_REGRESSION
 
 SCHEMA = Schema(
     columns=tuple(Column(f"c{i}", (UNKNOWN, *"abcd"[:n])) for i, n in enumerate([3, 3, 2])),
@@ -55,6 +56,7 @@ def test_space_covers_every_family_and_rule() -> None:
     assert {p["optimizer"] for p in params} == {"sgd", "adam", "rmsprop"}
     assert {p["embedding_rule"] for p in params} == {"textbook", "fastai", "fixed"}
     assert {p["class_weight"] for p in params} == {"none"}  # searched only when asked
+    assert min(p["n_layers"] for p in params) == 1  # no linear model of categories alone
     for p in params:
         prefix = p["optimizer"] + "_"
         assert any(key.startswith(prefix) for key in p)
@@ -109,6 +111,20 @@ def test_a_trial_stored_before_class_weights_replays_unweighted(class_weight: st
     assert replayed == unweighted
 
 
+def test_a_trial_stored_before_standard_clip_replays_clipped() -> None:
+    old = {
+        "numeric_encoding": "standard",
+        "n_layers": 0,
+        "optimizer": "adam",
+        "adam_lr": 1e-3,
+        "adam_weight_decay": 1e-6,
+        "class_weight": "none",
+        "batch_size": 128,
+        "lr_scheduler": "none",
+    }
+    assert replay(old, RunConfig(), NUMERIC_ONLY, N_TRAIN).params["standard_clip"] is True
+
+
 @pytest.mark.parametrize(("rule", "expected"), [("textbook", 2), ("fastai", 3)])
 def test_embedding_rules(rule: str, expected: int) -> None:
     params = {
@@ -133,3 +149,15 @@ def test_embedding_rules(rule: str, expected: int) -> None:
 )
 def test_batch_sizes_grow_with_the_table(n_train: int, expected: tuple[int, ...]) -> None:
     assert batch_sizes(n_train) == expected
+
+
+def test_sgd_on_a_regression_keeps_to_learning_rates_that_do_not_diverge() -> None:
+    regression = Schema((), "y", (), numeric=NUMERIC_ONLY.numeric, task="regression")
+    config = RunConfig(optimizers=("sgd",))
+    sampled = sampled_params(config, 60, regression)
+    assert {p["loss"] for p in sampled} == {"mse", "huber"}
+    rates = [p["sgd_lr"] for p in sampled]
+    assert max(rates) <= SGD_MAX_LR_REGRESSION and min(rates) >= 1e-3
+    assert max(rates) > SGD_MAX_LR_REGRESSION / 2  # the bound is a range, not one value
+    classes = [p["sgd_lr"] for p in sampled_params(config, 60, NUMERIC_ONLY)]
+    assert max(classes) > 0.1  # cross entropy keeps the wide range (Car Evaluation's)
