@@ -118,6 +118,6 @@ def test_a_number_beyond_float32_is_one_line_naming_the_column_as_in_training(
     rows.to_csv(path, index=False)
     assert main(["predict", "--model", str(result.bundle), "--input", str(path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: input: column 'income' is numeric, but line 3 holds ")
+    assert err.startswith(f"error: {path}: column 'income' is numeric, but line 3 holds ")
     assert "beyond the ±3.4e+38 that the models compute in (float32)" in err
     assert err.count("\n") == 1
