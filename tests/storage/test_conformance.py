@@ -226,20 +226,25 @@ def test_three_processes_open_one_fresh_storage_together_20_times(
         _check_race(backend, False, tmp_path)
 
 
+@pytest.mark.parametrize(("n_runs", "jobs"), [(3, 1), (1, 8)], ids=["3-runs", "jobs-8"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_three_runs_started_together_on_a_fresh_storage_all_succeed(
-    backend: str, tmp_path: Path
+def test_runs_and_workers_started_together_on_a_fresh_storage_all_succeed(
+    backend: str, n_runs: int, jobs: int, tmp_path: Path
 ) -> None:
+    """Three ``carsearch run`` processes, or one with eight ``--jobs`` workers, open one
+    fresh storage at the same instant; all succeed and the study ends at its exact total."""
     data = tmp_path / "tiny.csv"
     make_frame().to_csv(data, index=False)
-    run = ["run", "--data", str(data), "--study", "s", "--trials", "4", *TINY_RUN]
+    n_trials = max(4, jobs)
+    run = ["run", "--data", str(data), "--study", "s", "--trials", str(n_trials), *TINY_RUN]
     with fresh_url(backend, tmp_path) as fresh:
         argv = [sys.executable, "-m", "carsearch.cli", *run, "--storage", fresh]
+        argv += ["--jobs", str(jobs)]
         processes = [
             subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-            for _ in range(3)
+            for _ in range(n_runs)
         ]
-        errors = [process.communicate(timeout=600)[1] for process in processes]
-        assert [process.returncode for process in processes] == [0] * 3, errors
+        errors = [process.communicate(timeout=900)[1] for process in processes]
+        assert [process.returncode for process in processes] == [0] * n_runs, errors
         study = optuna.load_study(study_name="s", storage=open_storage(fresh).optuna)
-        assert len(study.get_trials(states=FINISHED)) == 4
+        assert len(study.get_trials(states=FINISHED)) == n_trials
