@@ -88,7 +88,7 @@ def test_a_rerun_keeps_an_up_to_date_bundle_and_refit_forces_one(runs: Runs) -> 
     kept = runs.again.stdout
     assert kept.split("wall time")[0] == runs.resumed.stdout.split("wall time")[0]
     assert kept.split("test ")[1] == runs.resumed.stdout.split("test ")[1], "the bundle's scores"
-    bundle = runs.folder / "s" / "best" / "model.json"
+    bundle = runs.folder / "s" / "s" / "best" / "model.json"  # <db stem>/<study>/best
     before = bundle.stat().st_mtime_ns
     forced = run_cli(runs.folder, *RUN_S, "--trials", "3", "--refit")
     assert "refitting 2 models" in forced.stderr

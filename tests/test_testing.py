@@ -64,7 +64,7 @@ def test_every_kind_has_builtins() -> None:
         "models": ["mlp", "tabm"],
         "embedding_rules": ["fastai", "fixed", "textbook"],
         "optimizers": ["adam", "rmsprop", "sgd"],
-        "numeric_encoders": ["periodic", "ple", "quantile", "standard"],
+        "numeric_encoders": ["periodic", "ple", "quantile", "robust", "standard"],
         "datasets": ["car_evaluation"],
     }
 

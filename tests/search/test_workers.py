@@ -10,6 +10,7 @@ import pytest
 
 import carsearch
 from carsearch import RunConfig
+from carsearch.bundle.artifacts import default_bundle_dir
 from carsearch.data.prepare import Prepared, default_study_name, prepare
 from carsearch.exceptions import CarsearchError, ConfigError
 from carsearch.search import workers
@@ -100,7 +101,7 @@ def test_three_postgresql_workers_join_one_study(
         result = carsearch.run(config)
         assert_exactly(result.study, 9)
         assert result.summary.storage == postgres_url
-        assert (tmp_path / "studies" / name / "best" / "model.json").is_file()
+        assert (tmp_path / default_bundle_dir(postgres_url, name) / "model.json").is_file()
     finally:
         try:
             optuna.delete_study(study_name=name, storage=make_storage(postgres_url))
