@@ -147,3 +147,9 @@ def test_export_with_argmax_stores_no_weights(
     assert manifest_of(tmp_path / "b")["decision_weights"] is None
     assert result.summary.decision is None
     assert load(tmp_path / "b").decision_weights_ is None
+
+
+def test_decision_is_checked_once_in_the_configuration() -> None:
+    assert carsearch.RunConfig(decision="argmax").decision == "argmax"
+    with pytest.raises(carsearch.ConfigError, match="decision must be one of tuned, argmax"):
+        carsearch.RunConfig(decision="best")  # type: ignore[arg-type]
