@@ -17,7 +17,9 @@ from carsearch import BundleError
 from carsearch.bundle.format import MANIFEST
 from carsearch.bundle.integrity import seal_folder
 from carsearch.bundle.predictor import load
+from carsearch.cli import main
 from carsearch.ensemble.decision import decision_scores, tune
+from carsearch.summary import format_summary
 from helpers import make_frame, tiny_config
 
 
@@ -100,6 +102,16 @@ def test_a_run_stores_the_weights_and_the_bundle_reloads_them(
     assert load(bundle).decision_weights_.tolist() == weights
     assert searched.summary.to_dict()["decision"]["weights"] == weights
     assert {"argmax_accuracy", "argmax_macro_f1"} <= set(searched.summary.test or {})
+    assert "decision   argmax of probabilities x weights" in format_summary(searched.summary)
+
+
+def test_best_json_shows_the_weights(
+    searched: carsearch.RunResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["best", "--storage", searched.summary.storage, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    bundle = Path(searched.summary.bundle or "")
+    assert shown["decision"]["weights"] == manifest_of(bundle)["decision_weights"]
 
 
 def test_predict_applies_the_weights_and_predict_proba_does_not(
