@@ -94,24 +94,44 @@ def tune(
         probabilities: validation class probabilities ``(rows, classes)``.
         y: the validation labels (class indices).
         tolerance: most accuracy given up against plain argmax.
-        grid: the values each weight is tried at; among equal scores, the one nearest 1
-            (in log scale) is kept.
+        grid: the values each weight is tried at; among those with the best score, the
+            middle one (in log scale), the farthest from where the decision flips.
         passes: passes over the classes.
     """
     n_classes = np.asarray(probabilities).shape[1]
     weights = np.ones(n_classes)
     floor = decision_scores(probabilities, y, None)["accuracy"] - tolerance
     best = decision_scores(probabilities, y, None)["macro_f1"]
-    order = sorted(grid, key=lambda value: abs(np.log(value)))
     for _ in range(passes):
         changed = False
         for c in range(n_classes):
-            for value in order:
-                trial = weights.copy()
-                trial[c] = value
-                got = decision_scores(probabilities, y, trial)
-                if got["accuracy"] >= floor - 1e-12 and got["macro_f1"] > best + _MIN_GAIN:
-                    weights, best, changed = trial, got["macro_f1"], True
+            found = _best_weight(probabilities, y, weights, c, sorted(grid), floor)
+            if found is not None and found[1] > best + _MIN_GAIN:
+                weights[c], best, changed = found[0], found[1], True
         if not changed:
             break
     return tuple(float(w) for w in weights / weights.min())
+
+
+def _best_weight(
+    probabilities: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    c: int,
+    grid: list[float],
+    floor: float,
+) -> tuple[float, float] | None:
+    """The middle of the ascending ``grid`` values of class ``c``'s weight with the best
+    macro-F1 among those whose accuracy stays at ``floor`` or above, and that macro-F1."""
+    found: list[tuple[float, float]] = []
+    for value in grid:
+        trial = weights.copy()
+        trial[c] = value
+        got = decision_scores(probabilities, y, trial)
+        if got["accuracy"] >= floor - 1e-12:
+            found.append((value, got["macro_f1"]))
+    if not found:
+        return None
+    top = max(f1 for _, f1 in found)
+    tied = [value for value, f1 in found if f1 >= top - _MIN_GAIN]
+    return tied[len(tied) // 2], top
