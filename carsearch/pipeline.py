@@ -30,7 +30,7 @@ from carsearch.bundle.folders import check_out_folder
 from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
-from carsearch.ensemble.decision import confusion, decide, decision_scores
+from carsearch.ensemble.decision import decision_scores
 from carsearch.ensemble.select import Selection
 from carsearch.ensemble.study import (
     DECISION_ATTR,
@@ -154,18 +154,15 @@ def finish(
 
 
 def _decided(final: Refit, prepared: Prepared, decision: dict[str, Any] | None) -> Refit:
-    """``final`` with its test accuracy, macro-F1 and confusion matrix those of the tuned
-    ``decision``; plain argmax's accuracy and macro-F1 stay as ``argmax_accuracy`` and
+    """``final`` with its test accuracy and macro-F1 those of the tuned ``decision`` (the
+    bundle's confusion matrix is too); plain argmax's stay as ``argmax_accuracy`` and
     ``argmax_macro_f1``."""
     if decision is None:
         return final
     outputs, y = test_outputs(final.model, prepared)
     probabilities, labels = outputs.cpu().numpy(), y.cpu().numpy()
-    tuned: dict[str, Any] = decision_scores(probabilities, labels, decision["weights"])
+    tuned = decision_scores(probabilities, labels, decision["weights"])
     argmax = {f"argmax_{k}": final.test[k] for k in tuned}
-    if "confusion_matrix" in final.test:
-        decided = decide(probabilities, decision["weights"])
-        tuned["confusion_matrix"] = confusion(decided, labels, probabilities.shape[1]).tolist()
     return dataclasses.replace(final, test={**final.test, **tuned, **argmax})
 
 
