@@ -146,6 +146,7 @@ def export_study(
     data: str | None = None,
     device: str | None = None,
     ensemble: int | None | Literal["stored"] = "stored",
+    decision: Literal["tuned", "argmax", "stored"] = "stored",
 ) -> RunResult:
     """Refit a stored study's best trial exactly as ``carsearch run`` did, and export it.
 
@@ -158,6 +159,8 @@ def export_study(
         device: train on this device instead of the stored one (numbers may then differ).
         ensemble: the best trials the exported ensemble is selected from (``None``: the
             best trial alone); by default the study's own setting.
+        decision: ``tuned`` (class weights tuned on validation) or ``argmax``; by default
+            the study's own setting.
 
     Raises:
         StudyError: no such study, no completed trial, or data other than the study's.
@@ -171,8 +174,9 @@ def export_study(
     """
     with optuna_quiet():
         return _export(
-            study_name, storage=storage, out=out, data=data, device=device, ensemble=ensemble
-        )
+            study_name, storage=storage, out=out, data=data, device=device,
+            ensemble=ensemble, decision=decision,
+        )  # fmt: skip
 
 
 def _export(
@@ -183,12 +187,15 @@ def _export(
     data: str | None,
     device: str | None,
     ensemble: int | None | Literal["stored"],
+    decision: Literal["tuned", "argmax", "stored"] = "stored",
 ) -> RunResult:
     study = open_existing(study_name, storage)
     changes = {"storage": storage, "data": data, "device": device, "out": out and str(out)}
     config = stored_config(study).replace(**{k: v for k, v in changes.items() if v is not None})
     if ensemble != "stored":
         config = config.replace(ensemble=ensemble)
+    if decision != "stored":
+        config = config.replace(decision=decision)
     if config.data is not None and not Path(config.data).is_file():
         raise StudyError(
             f"the data file of study {study.study_name!r}, {config.data}, is not here "

@@ -19,6 +19,7 @@ Task = Literal["auto", "classification", "regression"]
 Pruner = Literal["successive_halving", "hyperband", "median", "none"]
 Split = Literal["stratified", "ordered"]
 ClassWeight = Literal["none", "balanced", "search"]
+Decision = Literal["tuned", "argmax"]
 
 
 class ReadOptions(TypedDict, total=False):
@@ -46,6 +47,8 @@ DEFAULT_ENSEMBLE = 20
 PRUNERS: tuple[str, ...] = ("successive_halving", "hyperband", "median", "none")
 SPLITS: tuple[str, ...] = ("stratified", "ordered")
 CLASS_WEIGHT_CHOICES: tuple[str, ...] = ("none", "balanced", "search")
+#: A classifier's decision: per-class weights tuned on validation, or plain argmax.
+DECISIONS: tuple[str, ...] = ("tuned", "argmax")
 DEFAULT_STORAGE = "sqlite:///studies/carsearch.db"
 #: Fields given as lists in JSON and kept as tuples.
 _TUPLES = ("columns", "numeric", "categorical", "optimizers", "embedding_rules", "numeric_encoders")
@@ -91,6 +94,7 @@ class RunConfig:
     numeric_encoders: tuple[str, ...] = ("standard", "quantile", "ple", "periodic")
     refit_seeds: int | None = None
     ensemble: int | None = DEFAULT_ENSEMBLE
+    decision: Decision = "tuned"
     threads: int = 1
     jobs: int = 1
     trial_timeout: float | None = None
@@ -109,6 +113,7 @@ class RunConfig:
         _check_choice("pruner", self.pruner, PRUNERS)
         _check_choice("split", self.split, SPLITS)
         _check_choice("class_weight", self.class_weight, CLASS_WEIGHT_CHOICES)
+        _check_choice("decision", self.decision, DECISIONS)
         counts = ("n_trials", "max_epochs", "patience", "refit_seeds", "ensemble", "threads")
         for name in (*counts, "jobs", "min_category_count"):
             value = getattr(self, name)

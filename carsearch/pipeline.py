@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,8 +30,16 @@ from carsearch.bundle.folders import check_out_folder
 from carsearch.bundle.format import read_manifest
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
+from carsearch.ensemble.decision import decision_scores
 from carsearch.ensemble.select import Selection
-from carsearch.ensemble.study import record, recorded, select_ensemble
+from carsearch.ensemble.study import (
+    DECISION_ATTR,
+    record,
+    record_decision,
+    recorded,
+    select_ensemble,
+    tune_decision,
+)
 from carsearch.exceptions import BundleError
 from carsearch.search.budget import TimeBudget
 from carsearch.search.objective import BEST_EPOCH_ATTR, make_objective
@@ -41,7 +50,7 @@ from carsearch.search.trials import log_failure, run_trials
 from carsearch.search.workers import run_workers
 from carsearch.summary import Summary
 from carsearch.training.device import device_label
-from carsearch.training.refit import Part, Refit, refit, refit_ensemble
+from carsearch.training.refit import Part, Refit, refit, refit_ensemble, test_outputs
 from carsearch.urls import shown_url
 
 logger = logging.getLogger("carsearch")
@@ -115,10 +124,14 @@ def finish(
     out = bundle_dir(config, study.study_name)  # refused before the refit's minutes
     best = best_trial(study)
     logger.info("best trial %d; selecting the ensemble, then refitting", best.number)
-    selection = select_ensemble(study.get_trials(deepcopy=False), config, prepared)
+    trials = study.get_trials(deepcopy=False)
+    selection = select_ensemble(trials, config, prepared)
     record(study, selection, best.number)
+    decision = tune_decision(trials, config, prepared, selection, best.number)
+    record_decision(study, decision)
     started = time.monotonic()
     final = _refit(study, config, prepared, selection, best, device, deadline)
+    final = _decided(final, prepared, decision)
     refitted = time.monotonic()
     provenance = {
         STORAGE_FIELD: storage_identity(config.storage),
@@ -127,6 +140,7 @@ def finish(
         "metric": config.metric,
         "best_value": best.value,
         "ensemble": selection.to_dict() if selection is not None else None,
+        "decision_weights": decision["weights"] if decision is not None else None,
         "data_fingerprint": prepared.table.fingerprint(),
     }
     logger.info("writing the bundle (weights, TorchScript, ONNX) to %s ...", out)
@@ -137,6 +151,19 @@ def finish(
     logger.info("best model exported to %s", bundle)
     seconds = {"refit": refitted - started, "export": time.monotonic() - refitted}
     return Finished(refit=final, bundle=bundle, seconds=seconds)
+
+
+def _decided(final: Refit, prepared: Prepared, decision: dict[str, Any] | None) -> Refit:
+    """``final`` with its test accuracy and macro-F1 those of the tuned ``decision`` (the
+    bundle's confusion matrix is too); plain argmax's stay as ``argmax_accuracy`` and
+    ``argmax_macro_f1``."""
+    if decision is None:
+        return final
+    outputs, y = test_outputs(final.model, prepared)
+    probabilities, labels = outputs.cpu().numpy(), y.cpu().numpy()
+    tuned = decision_scores(probabilities, labels, decision["weights"])
+    argmax = {f"argmax_{k}": final.test[k] for k in tuned}
+    return dataclasses.replace(final, test={**final.test, **tuned, **argmax})
 
 
 def _refit(
@@ -190,16 +217,21 @@ def reusable_bundle(study: optuna.Study, config: RunConfig, prepared: Prepared) 
         or manifest.get("data_fingerprint") != prepared.table.fingerprint()
         or folder.resolve() != out.resolve()
         or config.refit_seeds not in (None, manifest.get("n_members"))
-        or _members(manifest.get("ensemble")) != _members(_selected(study, config, prepared))
+        or (_members(manifest.get("ensemble")), manifest.get("decision_weights"))
+        != _chosen(study, config, prepared, best)
     ):
         return None
     logger.info("the bundle in %s is of best trial %d already: kept (--refit refits)", folder, best)
     return folder
 
 
-def _selected(study: optuna.Study, config: RunConfig, prepared: Prepared) -> dict[str, Any] | None:
-    selection = select_ensemble(study.get_trials(deepcopy=False), config, prepared)
-    return selection.to_dict() if selection is not None else None
+def _chosen(study: optuna.Study, config: RunConfig, prepared: Prepared, best: int) -> Any:
+    """The members and decision weights :func:`finish` would export now."""
+    trials = study.get_trials(deepcopy=False)
+    selection = select_ensemble(trials, config, prepared)
+    decision = tune_decision(trials, config, prepared, selection, best)
+    members = _members(selection.to_dict() if selection is not None else None)
+    return members, decision["weights"] if decision is not None else None
 
 
 def _members(ensemble: Any) -> Any:
@@ -244,6 +276,7 @@ def summarize(
         test=test,
         bundle=str(bundle) if bundle is not None else None,
         ensemble=recorded(study, best.number),
+        decision=recorded(study, best.number, DECISION_ATTR),
     )
 
 

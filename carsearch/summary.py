@@ -44,6 +44,9 @@ class Summary:
     test: dict[str, Any] | None = None
     bundle: str | None = None
     ensemble: dict[str, Any] | None = None
+    #: The tuned class decision: ``weights`` per class and validation scores with and
+    #: without them; ``None`` for plain argmax.
+    decision: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: every field, ``None`` where not known."""
@@ -71,6 +74,8 @@ def format_summary(summary: Summary) -> str:
         lines.append(f"wall time  {summary.wall_seconds:.1f} s{_format_seconds(summary)}")
     if summary.ensemble is not None:
         lines.append(f"ensemble   {_format_ensemble(summary.ensemble)}")
+    if summary.decision is not None:
+        lines.append(f"decision   {_format_decision(summary.decision)}")
     if summary.test is not None:
         lines.append(f"test       {_format_test(summary.test, summary.refit_seeds)}")
     lines.append(f"bundle     {summary.bundle or _no_bundle(summary)}")
@@ -111,6 +116,20 @@ def _format_ensemble(ensemble: dict[str, Any]) -> str:
     return (
         f"{members}; validation {ensemble['metric']} {ensemble['val_score']:.4f} "
         f"(best trial alone {scores[0]:.4f}; {ensemble['size']} of {len(scores)} additions)"
+    )
+
+
+def _format_decision(decision: dict[str, Any]) -> str:
+    """Class weights, and validation macro-F1 and accuracy with them against argmax's."""
+    weights = ", ".join(
+        f"{name} x{weight:.3g}"
+        for name, weight in zip(decision["classes"], decision["weights"], strict=True)
+    )
+    tuned, argmax = decision["val_tuned"], decision["val_argmax"]
+    return (
+        f"argmax of probabilities x weights ({weights}); validation macro-F1 "
+        f"{tuned['macro_f1']:.4f}, accuracy {tuned['accuracy']:.4f} (argmax "
+        f"{argmax['macro_f1']:.4f}, {argmax['accuracy']:.4f})"
     )
 
 

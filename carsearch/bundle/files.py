@@ -41,6 +41,7 @@ from carsearch.bundle.portable import save_onnx, save_torchscript
 from carsearch.bundle.validate import manifest_schema
 from carsearch.data.prepare import Prepared
 from carsearch.data.schema import CLASSIFICATION, Schema
+from carsearch.ensemble.decision import decide
 from carsearch.exceptions import BundleError, PluginError
 from carsearch.models.network import Ensemble, NetworkSpec, build_network
 from carsearch.training.refit import Refit
@@ -334,7 +335,10 @@ def _write_files(
     example = inputs_of_test_rows(prepared)
     with torch.inference_mode():
         predictions = model(*example)
-    predicted = predictions.argmax(dim=1).numpy() if predictions.dim() == 2 else predictions.numpy()
+    if predictions.dim() == 2:  # the class the bundle's decision picks
+        predicted = decide(predictions.numpy(), extra.get("decision_weights"))
+    else:
+        predicted = predictions.numpy()
     weights = io.BytesIO()  # torch.save reports a full disk as a RuntimeError; write_bytes
     torch.save(model.state_dict(), weights)  # as the OSError write_bundle turns into one line
     (folder / WEIGHTS).write_bytes(weights.getvalue())

@@ -45,7 +45,8 @@ class Predictor:
     Build it with :func:`load` or :func:`load_best`. Learned state lives in attributes
     ending in ``_``: ``classes_`` (classification) and ``feature_names_in_`` (numpy arrays
     of strings, in training order), ``n_features_in_``, ``schema_``, ``model_`` (the
-    :class:`~carsearch.models.network.Ensemble`, eval mode, CPU), ``most_frequent_`` and
+    :class:`~carsearch.models.network.Ensemble`, eval mode, CPU), ``most_frequent_``,
+    ``decision_weights_`` (the class weights :meth:`predict` applies, or ``None``) and
     ``manifest_`` (the bundle's ``model.json``).
 
     Args:
@@ -76,6 +77,10 @@ class Predictor:
         self.feature_names_in_ = np.array(bundle.schema.feature_names, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self.most_frequent_: dict[str, str] = dict(bundle.manifest["most_frequent"])
+        weights = bundle.manifest.get("decision_weights")
+        self.decision_weights_: np.ndarray | None = (
+            None if weights is None else np.asarray(weights, dtype=np.float64)
+        )
 
     @property
     def classes_(self) -> np.ndarray:
@@ -110,11 +115,22 @@ class Predictor:
         return self._forward(X, first_line)
 
     def predict(self, X: Any, *, first_line: int | None = None) -> np.ndarray:
-        """The most probable class of each row (class names), or its predicted number."""
+        """The class of each row (class names), or its predicted number.
+
+        The class is ``argmax(probabilities * decision_weights_)``: the per-class weights
+        tuned on validation (the bundle's ``decision_weights``), or plain argmax where the
+        bundle has none (``decision_weights_`` is ``None``).
+        """
         outputs = self._forward(X, first_line)
         if self.task_ != CLASSIFICATION:
             return outputs
-        result: np.ndarray = self.classes_[outputs.argmax(axis=1)]
+        return self._decide(outputs)
+
+    def _decide(self, probabilities: np.ndarray) -> np.ndarray:
+        scores = probabilities.astype(np.float64)
+        if self.decision_weights_ is not None:
+            scores = scores * self.decision_weights_
+        result: np.ndarray = self.classes_[scores.argmax(axis=1)]
         return result
 
     def predict_frame(self, X: Any, *, first_line: int | None = None) -> pd.DataFrame:
@@ -131,7 +147,7 @@ class Predictor:
         if self.task_ != CLASSIFICATION:
             result[names[0]] = outputs
             return result
-        result[names[0]] = self.classes_[outputs.argmax(axis=1)]
+        result[names[0]] = self._decide(outputs)
         for name, column in zip(names[1:], outputs.T, strict=True):
             result[name] = column
         return result

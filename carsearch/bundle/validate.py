@@ -92,6 +92,7 @@ def check_manifest(record: dict[str, Any], file: Path, version: int) -> None:
     if not isinstance(frequent, dict):
         _malformed(file, "most_frequent", "an object of column names to categories")
     check_names(_get(record, "files", file), file, "files")
+    _decision_weights(record.get("decision_weights"), record["classes"], file)
     if version >= 2:
         if _get(record, "task", file) not in TASKS:
             _malformed(file, "task", f"one of {', '.join(TASKS)}")
@@ -213,6 +214,20 @@ def _members(value: Any, n_members: int, file: Path) -> None:
             _malformed(file, f"{field}.numeric_state", "an object, or null")
     if sum(part["n_members"] for part in parts) != n_members:
         _malformed(file, "members", f"configurations whose n_members add up to {n_members}")
+
+
+def _decision_weights(value: Any, classes: list[str], file: Path) -> None:
+    """Optional (absent or null: plain argmax): one positive finite weight per class."""
+    if value is None:
+        return
+    rule = f"null, or a list of {len(classes)} positive finite numbers (one per class)"
+    if not classes or not isinstance(value, list) or len(value) != len(classes):
+        _malformed(file, "decision_weights", rule)
+    for weight in value:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            _malformed(file, "decision_weights", rule)
+        if not (math.isfinite(weight) and weight > 0):
+            _malformed(file, "decision_weights", rule)
 
 
 def _target_scale(value: Any, file: Path) -> None:

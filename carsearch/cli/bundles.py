@@ -6,7 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from carsearch.cli.common import DEFAULTS, add_ensemble_flag, add_json_flag, print_summary
+from carsearch.cli.common import (
+    DEFAULTS,
+    add_decision_flag,
+    add_ensemble_flag,
+    add_json_flag,
+    print_summary,
+)
 
 
 def add_export(commands: Any) -> None:
@@ -23,6 +29,7 @@ def add_export(commands: Any) -> None:
     export.add_argument("--data", help="the study's data file, if it has moved since the search")
     export.add_argument("--device", help="refit on this device instead of the study's")
     add_ensemble_flag(export, argparse.SUPPRESS)  # absent: the study's own setting
+    add_decision_flag(export, argparse.SUPPRESS)
     add_json_flag(export)
     export.set_defaults(handler=cmd_export)
 
@@ -31,7 +38,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from carsearch.api import export_study
     from carsearch.storage.faults import storage_faults
 
-    ensemble = {"ensemble": args.ensemble} if "ensemble" in args else {}
+    stored = {name: getattr(args, name) for name in ("ensemble", "decision") if name in args}
     with storage_faults(args.storage):
         result = export_study(
             args.study,
@@ -39,7 +46,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             out=args.out,
             data=args.data,
             device=args.device,
-            **ensemble,
+            **stored,
         )
     print_summary(result.summary, as_json=args.json)
     return 0

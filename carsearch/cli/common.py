@@ -59,6 +59,17 @@ def add_ensemble_flag(parser: Any, default: Any) -> None:
     )
 
 
+def add_decision_flag(parser: Any, default: Any) -> None:
+    """``--decision tuned|argmax``: how a classifier picks its class."""
+    parser.add_argument(
+        "--decision",
+        choices=("tuned", "argmax"),
+        default=default,
+        help="tuned: argmax of the probabilities times per-class weights tuned on validation "
+        f"for macro-F1; argmax: the most probable class (default {DEFAULTS.decision})",
+    )
+
+
 def add_json_flag(parser: Any, what: str = "the summary as one JSON object") -> None:
     """``--json``: print machine-readable output instead of text."""
     parser.add_argument("--json", action="store_true", help=f"print {what}")

@@ -9,6 +9,7 @@ from typing import Any
 from carsearch import plugins
 from carsearch.cli.common import (
     DEFAULTS,
+    add_decision_flag,
     add_ensemble_flag,
     add_json_flag,
     add_table_options,
@@ -130,6 +131,7 @@ def _add_training_options(group: Any) -> None:
         "and tabm)",
     )
     add_ensemble_flag(group, DEFAULTS.ensemble)
+    add_decision_flag(group, DEFAULTS.decision)
     group.add_argument(
         "--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads per process"
     )

@@ -195,7 +195,13 @@ def _train(
 
 def _test_scores(ensemble: Ensemble, prepared: Prepared, task: Task) -> Scores:
     """The ensemble's scores on the test rows: the first and only time they are used."""
-    device = ensemble.scale.device
-    test = Tensors.select(prepared.final, prepared.split.test, device)
+    outputs, y = test_outputs(ensemble, prepared)
+    return task.score(outputs, y)
+
+
+def test_outputs(ensemble: Ensemble, prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ensemble's outputs on the test rows, and their labels or targets (for scoring
+    only: nothing is fitted on them)."""
+    test = Tensors.select(prepared.final, prepared.split.test, ensemble.scale.device)
     with torch.inference_mode():
-        return task.score(ensemble(test.codes, test.numbers), test.y)
+        return ensemble(test.codes, test.numbers), test.y

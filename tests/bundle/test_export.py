@@ -72,7 +72,9 @@ def test_manifest_records_model_data_and_test_scores(searched: tuple) -> None:
     assert manifest["data_fingerprint"] == result.study.user_attrs[FINGERPRINT_ATTR]
     assert set(manifest["most_frequent"]) == set(prepared.final.schema.categorical_names)
     test = manifest["test"]
-    assert {k: test[k] for k in ("accuracy", "macro_f1", "log_loss")} == result.summary.test
+    scores = ("accuracy", "macro_f1", "log_loss", "argmax_accuracy", "argmax_macro_f1")
+    assert {k: test[k] for k in scores} == result.summary.test
+    assert len(manifest["decision_weights"]) == 3  # the tuned decision's, one per class
     matrix = np.array(test["confusion_matrix"])
     assert matrix.shape == (3, 3) and matrix.sum() == len(prepared.split.test) == test["rows"]
     assert np.trace(matrix) / matrix.sum() == pytest.approx(test["accuracy"], abs=1e-6)
@@ -89,9 +91,8 @@ def test_round_trip_bundle_torchscript_and_onnx_agree_with_the_refit(searched: t
     predictor = load(bundle)
     features = prepared.table.features.iloc[rows]
     np.testing.assert_allclose(predictor.predict_proba(features), expected, rtol=0, atol=1e-7)
-    assert list(predictor.predict(features)) == [
-        prepared.final.schema.classes[i] for i in expected.argmax(axis=1)
-    ]
+    decided = (expected * np.array(manifest_of(bundle)["decision_weights"])).argmax(axis=1)
+    assert list(predictor.predict(features)) == [prepared.final.schema.classes[i] for i in decided]
     program = torch.jit.load(str(bundle / TORCHSCRIPT))
     with torch.inference_mode():
         got = program(codes, numbers).numpy()

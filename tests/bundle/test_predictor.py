@@ -60,7 +60,9 @@ def test_predictor_follows_scikit_learn(model: Predictor, cars: pd.DataFrame) ->
     probabilities = model.predict_proba(cars)
     assert probabilities.shape == (30, 3) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    assert list(model.predict(cars)) == list(model.classes_[probabilities.argmax(axis=1)])
+    weights = model.decision_weights_ if model.decision_weights_ is not None else 1.0
+    decided = (probabilities * weights).argmax(axis=1)  # the tuned decision, or argmax
+    assert list(model.predict(cars)) == list(model.classes_[decided])
     assert model.predict_proba(cars.head(0)).shape == (0, 3)
 
 
@@ -189,6 +191,14 @@ def tamper_manifest(bundle: Path, change: Callable[[dict], object]) -> None:
     manifest = json.loads((bundle / MANIFEST).read_text())
     change(manifest)
     (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+def drop_last_class(manifest: dict) -> None:
+    """One class fewer everywhere the manifest lists classes (its decision weights too)."""
+    manifest["classes"].pop()
+    manifest["schema"]["classes"].pop()
+    if manifest.get("decision_weights"):
+        manifest["decision_weights"].pop()
 
 
 def reverse_classes(manifest: dict) -> None:
@@ -327,7 +337,7 @@ BROKEN: dict[str, tuple[Callable[[Path], object], str]] = {
         "'classes' is malformed: it must be distinct names",
     ),
     "fewer classes than the weights": (
-        lambda b: edit_manifest(b, lambda m: (m["classes"].pop(), m["schema"]["classes"].pop())),
+        lambda b: edit_manifest(b, drop_last_class),
         r"do not fit the model .*torch.Size\(\[2,",
     ),
     "100k-deep nesting": (
