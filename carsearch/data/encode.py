@@ -36,9 +36,13 @@ def fit_schema(table: Table, rows: np.ndarray, *, min_category_count: int) -> Sc
     share code 0, ``<unknown>``, with values never seen. Classes come from every row, so a
     class too rare to reach the test split still has its place in the model's output.
     """
-    part = table.frame.iloc[rows]
-    columns = tuple(_fit_column(part[name], min_category_count) for name in table.categorical)
-    numeric = tuple(_fit_numeric(name, part[name].to_numpy(np.float64)) for name in table.numeric)
+    frame = table.frame  # column by column: a copy of the whole training part is not needed
+    columns = tuple(
+        _fit_column(frame[name].iloc[rows], min_category_count) for name in table.categorical
+    )
+    numeric = tuple(
+        _fit_numeric(name, frame[name].iloc[rows].to_numpy(np.float64)) for name in table.numeric
+    )
     classes = table_classes(table) if table.task == CLASSIFICATION else ()
     return Schema(columns, table.target, classes, numeric=numeric, task=table.task)
 
@@ -61,12 +65,13 @@ def encode_codes(
     """
     codes = np.empty((len(frame), len(schema.columns)), dtype=np.int64)
     for j, column in enumerate(schema.columns):
-        values = _column(frame, column.name, source).astype(str)
-        position = category_positions(values, column.categories)
+        values = _column(frame, column.name, source)
+        position = _positions(values, column.categories)
         lenient = unseen == "unknown" and column.categories[:1] == (UNKNOWN,)
         if (position < 0).any() and not lenient:
             raise DataError(
-                f"{source}: column {column.name!r} has value {values[position < 0].iloc[0]!r}, "
+                f"{source}: column {column.name!r} has value "
+                f"{values.astype(str)[position < 0].iloc[0]!r}, "
                 f"not seen in training; known values are {_known(column.categories)}"
             )
         codes[:, j] = np.where(position < 0, 0, position)
@@ -79,6 +84,18 @@ def _known(categories: Sequence[str], shown: int = 20) -> str:
     known = [category for category in categories if category != UNKNOWN]
     more = f", ... ({len(known)} in all)" if len(known) > shown else ""
     return ", ".join(known[:shown]) + more
+
+
+def _positions(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """:func:`category_positions` of ``values`` as strings; a categorical column (a
+    :class:`~carsearch.data.table.Table`'s) by its dictionary, without a string per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        if not (codes < 0).any():  # a missing value is text ("nan") in the string path
+            found = category_positions(pd.Series(values.cat.categories.astype(str)), categories)
+            positions: np.ndarray = found[codes]
+            return positions
+    return category_positions(values.astype(str), categories)
 
 
 def category_positions(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
@@ -133,7 +150,9 @@ def encode_target(series: pd.Series, schema: Schema) -> np.ndarray:
 
 def _fit_column(values: pd.Series, min_count: int) -> Column:
     counts = values.value_counts()
-    kept = sorted(str(value) for value, n in counts.items() if n >= min_count and value != UNKNOWN)
+    kept = sorted(  # n > 0: a categorical column counts its unseen categories too
+        str(value) for value, n in counts.items() if n >= min_count and n > 0 and value != UNKNOWN
+    )
     return Column(str(values.name), (UNKNOWN, *kept))
 
 

@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from carsearch import plugins
 from carsearch.config import RunConfig
@@ -64,7 +65,9 @@ class Prepared:
     def final(self) -> Encoded:
         """The encoding the refit trains with: made on first use, after the search, so that
         a large table is not held encoded twice while trials run."""
-        return encode(self.table, self.refit_rows, self.min_category_count)
+        return encode(
+            self.table, self.refit_rows, self.min_category_count, numbers=self.search.numbers
+        )
 
     @property
     def refit_rows(self) -> np.ndarray:
@@ -117,6 +120,7 @@ def prepare(config: RunConfig, table: Table | None = None) -> Prepared:
     source_rows = np.concatenate([split.train, split.val, split.test])
     table, split = in_split_order(table, split)
     search = encode(table, split.train, config.min_category_count)
+    share_numbers(table, search.numbers)
     give_back_memory()  # the encoding's temporary copies of a large table
     return Prepared(table, split, search, tuple(rare), config.min_category_count, source_rows)
 
@@ -144,16 +148,29 @@ def rows_of(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return copy
 
 
-def encode(table: Table, rows: np.ndarray, min_category_count: int) -> Encoded:
-    """Every row of ``table``, encoded with a schema fitted on ``rows``."""
+def encode(
+    table: Table, rows: np.ndarray, min_category_count: int, numbers: np.ndarray | None = None
+) -> Encoded:
+    """Every row of ``table``, encoded with a schema fitted on ``rows``; ``numbers``: the
+    table's numbers encoded already (they do not depend on the schema), not encoded again."""
     schema = fit_schema(table, rows, min_category_count=min_category_count)
     features = table.features
     return Encoded(
         schema=schema,
         codes=encode_codes(features, schema, source=table.source),
-        numbers=encode_numbers(features, schema, source=table.source),
+        numbers=encode_numbers(features, schema, source=table.source)
+        if numbers is None
+        else numbers,
         y=encode_target(table.frame[table.target], schema),
     )
+
+
+def share_numbers(table: Table, numbers: np.ndarray) -> None:
+    """Make ``table``'s float32 numeric columns views of ``numbers``, their encoding (the
+    same values): a large table's numbers are then held once, not twice."""
+    for j, name in enumerate(table.numeric):
+        if table.frame[name].dtype == np.float32:
+            table.frame[name] = pd.Series(numbers[:, j], copy=False)
 
 
 def default_study_name(config: RunConfig) -> str:

@@ -232,7 +232,13 @@ def _check_header(names: list[str], table: pa.Table, source: str) -> None:
 
 
 def _is_value_of(field: str, column: pd.Series) -> bool:
+    """Whether ``field`` is among ``column``'s values, or a number in a column of numbers
+    (under a tenth of the field and the column's cells fail as numbers). The column is
+    parsed only when the field is a number, and without a copy of it joined to the field."""
     if bool((column == field).any()):
         return True
-    numbers, failed = parse_numbers(pd.concat([pd.Series([field]), column], ignore_index=True))
-    return not failed[0] and not np.isnan(numbers[0]) and failed.mean() < 0.1
+    number, failed_field = parse_numbers(pd.Series([field]))
+    if failed_field[0] or np.isnan(number[0]):
+        return False
+    _, failed = parse_numbers(column)
+    return int(failed.sum()) / (len(column) + 1) < 0.1  # the field, a number, among them

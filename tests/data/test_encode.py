@@ -108,3 +108,41 @@ def test_changing_a_test_row_changes_nothing_fitted() -> None:
     moved = frame.copy()
     moved.loc[train_row, "income"] = "999999"
     assert fitted(moved, config) != fitted(frame, config)  # the check can see a change
+
+
+def test_a_table_holds_categories_as_codes_and_encodes_them_as_strings() -> None:
+    frame = pd.DataFrame(
+        {
+            "colour": ["red", " blue", "red", "", "green", "red", "blue", "pink"] * 3,
+            "size": ["1", "2", "3", "4", "5", "6", "7", "8"] * 3,
+            "t": ["a", "b"] * 12,
+        }
+    )
+    table = make_table(frame, "t", source="example")
+    assert isinstance(table.frame["colour"].dtype, pd.CategoricalDtype)
+    schema = fit_schema(table, np.arange(16), min_category_count=3)
+    assert schema.columns[0].categories == (UNKNOWN, "blue", "red")  # pink, green: too rare
+    as_strings = table.features.astype({"colour": str})
+    codes = encode_codes(table.features, schema)
+    np.testing.assert_array_equal(codes, encode_codes(as_strings, schema))
+    assert codes[:8, 0].tolist() == [2, 1, 2, 0, 0, 2, 1, 0]
+    with pytest.raises(DataError, match="'<missing>', not seen in training"):
+        encode_codes(table.features, schema, unseen="error")
+
+
+def test_a_prepared_table_holds_its_numbers_once_shared_with_both_encodings() -> None:
+    frame = make_mixed_frame(200)
+    table = make_table(frame, "label", source="mem")
+    prepared = prepare(RunConfig(), table)
+    numbers = prepared.search.numbers
+    for j, name in enumerate(prepared.table.numeric):
+        column = prepared.table.frame[name].to_numpy()
+        assert np.shares_memory(column, numbers)
+        np.testing.assert_array_equal(column, numbers[:, j])
+    source = prepared.source_rows
+    expected = table.frame[prepared.table.numeric].to_numpy()[source]
+    np.testing.assert_array_equal(prepared.table.frame[prepared.table.numeric], expected)
+    final = prepared.final
+    assert final.numbers is numbers
+    again = encode_numbers(prepared.table.features, final.schema)
+    np.testing.assert_array_equal(final.numbers, again)
