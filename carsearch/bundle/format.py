@@ -33,6 +33,7 @@ from carsearch.bundle.integrity import INTEGRITY, Digest, read_checked, read_sea
 from carsearch.bundle.validate import check_manifest, parse_json
 from carsearch.data.prepare import Prepared
 from carsearch.data.schema import CLASSIFICATION
+from carsearch.ensemble.decision import confusion
 from carsearch.exceptions import BundleError
 from carsearch.plugins import describe
 from carsearch.training.refit import Refit
@@ -133,9 +134,8 @@ def most_frequent(prepared: Prepared) -> dict[str, str]:
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list[int]]:
     """Counts, rows the true class and columns the predicted one."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
-    return matrix.tolist()
+    matrix: list[list[int]] = confusion(predicted, labels, n_classes).tolist()
+    return matrix
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
