@@ -21,6 +21,7 @@ Run it from the repository root (it needs about 3 minutes of 2 cores)::
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import re
@@ -89,7 +90,8 @@ class Done:
     seconds: float
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="carsearch-faults-") as folder:
@@ -435,26 +437,41 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+@dataclass
+class Busy:
+    """A ``--jobs 2`` run caught while both workers train, and what it had stored then."""
+
+    path: Path
+    args: list[str]
+    process: subprocess.Popen[str]
+    started: float
+    before: dict[int, tuple[object, ...]]
+
+
+def two_workers_busy(folder: Path, work: Path) -> Busy:
+    path = folder / "s.db"
+    args = slow_run(work, path, "--jobs", "2")
+    process = start(folder, args)
+    started = time.perf_counter()
+    wait_for(path, process, 2)
+    return Busy(path, args, process, started, records(path))
+
+
 def kill_worker(folder: Path, work: Path) -> Row:
     """One worker killed mid-trial: its trial is failed by its stale heartbeat (60 s), then
     retried by the other worker."""
-    path = folder / "s.db"
-    args = slow_run(work, path, "--jobs", "2")
-    process = start(folder, args)
-    started = time.perf_counter()
-    wait_for(path, process, 2)
-    before = records(path)
-    os.kill(next(pid for pid in children(process.pid) if is_worker(pid)), signal.SIGKILL)
-    return resumed(folder, args, path, before, finish(process, started))
+    busy = two_workers_busy(folder, work)
+    worker = next(pid for pid in children(busy.process.pid) if is_worker(pid))
+    os.kill(worker, signal.SIGKILL)
+    done = finish(busy.process, busy.started)
+    return resumed(folder, busy.args, busy.path, busy.before, done)
 
 
 def kill_parent(folder: Path, work: Path) -> Row:
-    path = folder / "s.db"
-    args = slow_run(work, path, "--jobs", "2")
-    process = start(folder, args)
-    started = time.perf_counter()
-    wait_for(path, process, 2)
-    before = records(path)
+    busy = two_workers_busy(folder, work)
+    path, args, process, started, before = (
+        busy.path, busy.args, busy.process, busy.started, busy.before
+    )  # fmt: skip
     orphans = children(process.pid)
     process.kill()
     done = finish(process, started)
