@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     terminated: list[int] = []
     stop.forget()
     try:
-        with _sigterm_as_interrupt(terminated):
+        with _stop_signals_as_interrupt(terminated):
             status: int = args.handler(args)
         return status
     except KeyboardInterrupt:
@@ -54,8 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextmanager
-def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
-    """While inside, SIGTERM raises KeyboardInterrupt (once) and is recorded in ``received``.
+def _stop_signals_as_interrupt(received: list[int]) -> Iterator[None]:
+    """While inside, SIGTERM raises KeyboardInterrupt (once) and is recorded in ``received``;
+    both it and Ctrl-C wait while Optuna records a trial (:func:`carsearch.search.stop.interrupt`).
 
     Optuna fails the running trial on KeyboardInterrupt and keeps the finished ones, as for
     Ctrl-C. A second SIGTERM (systemd and SLURM signal every process of a job; the parent of
@@ -65,17 +66,19 @@ def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
         yield  # signal handlers can only be set from the main thread
         return
 
-    def interrupt(signum: int, _frame: FrameType | None) -> None:
+    def terminate(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         received.append(signum)
-        stop.ask(signum)
-        raise KeyboardInterrupt
+        stop.interrupt(signum, frame)
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, terminate)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, stop.interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        for each, handler in previous.items():
+            signal.signal(each, signal.SIG_DFL if handler is None else handler)
 
 
 def _configure_logging(*, debug: bool) -> None:

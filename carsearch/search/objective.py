@@ -59,6 +59,10 @@ class Objective:
             summary_writer_type()  # a missing tensorboard fails the run now, not every trial
 
     def __call__(self, trial: optuna.Trial) -> float:
+        with stop.immediate():  # a stop signal fails this trial, here rather than in tell()
+            return self._run(trial)
+
+    def _run(self, trial: optuna.Trial) -> float:
         config = self.config
         recipe = suggest(trial, config, self.encoded.schema, len(self.rows))
         seed = derive_seed(config.seed, trial.number)

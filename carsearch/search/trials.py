@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from carsearch.config import RunConfig
 from carsearch.exceptions import StudyError, TrainingError
+from carsearch.search import stop
 from carsearch.search.objective import FAIL_REASON_ATTR
 from carsearch.search.study import FINISHED
 from carsearch.storage.faults import storage_faults
@@ -68,7 +69,8 @@ def run_trials(
     owner = Storage.of(study)
     fail_mine = owner.fail_running if owner is not None else _nothing
     try:
-        with storage_faults(config.storage, on_fault=fail_mine):
+        # A stop signal raises in a trial, or between two, never while Optuna records one.
+        with storage_faults(config.storage, on_fault=fail_mine), stop.deferred():
             _run_until_done(study, objective, config, stopper, progress, callbacks, ended)
     except KeyboardInterrupt:
         # Optuna fails the trial of an objective it interrupts, not one that its own ask()
@@ -97,6 +99,7 @@ def _run_until_done(
 ) -> None:
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
     while not stopper.gave_up and (missing := config.n_trials - n_finished(study)) > 0:
+        stop.raise_if_asked()
         left = None if deadline is None else deadline - time.monotonic()
         if (left is not None and left <= 0) or (ended is not None and ended()):
             return
@@ -131,6 +134,7 @@ class _Stopper:
         self.gave_up = False
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        stop.raise_if_asked()  # a stop that came while Optuna recorded this trial
         if trial.state == TrialState.FAIL:
             self.failures_in_a_row += 1
             self.last_reason = trial.user_attrs.get(FAIL_REASON_ATTR, "an unknown error")

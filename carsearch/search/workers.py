@@ -268,16 +268,16 @@ def _signals_deferred() -> Iterator[None]:
 
 
 def _interrupt_once(received: list[int]) -> None:
-    """Make SIGTERM, and Ctrl-C, raise KeyboardInterrupt in this worker, recorded in
-    ``received``: Optuna then fails the running trial. Signals after the first are ignored,
+    """Make SIGTERM, and Ctrl-C, raise KeyboardInterrupt in this worker (see
+    :func:`carsearch.search.stop.interrupt`), recorded in ``received``: Optuna then fails the
+    running trial. Signals after the first are ignored,
     so that a forwarded SIGTERM cannot cut that last write short."""
 
-    def interrupt(signum: int, _frame: FrameType | None) -> None:
+    def interrupt(signum: int, frame: FrameType | None) -> None:
         for each in (signal.SIGINT, signal.SIGTERM):
             signal.signal(each, signal.SIG_IGN)
         received.append(signum)
-        stop.ask(signum)
-        raise KeyboardInterrupt
+        stop.interrupt(signum, frame)
 
     signal.signal(signal.SIGTERM, interrupt)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
