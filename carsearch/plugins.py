@@ -23,6 +23,7 @@ from carsearch.exceptions import PluginError
 if TYPE_CHECKING:
     from carsearch.config import RunConfig
     from carsearch.data.datasets import DatasetPlugin as DatasetPlugin
+    from carsearch.models.base import EstimatorPlugin as EstimatorPlugin
     from carsearch.models.base import ModelPlugin as ModelPlugin
     from carsearch.models.base import SearchContext as SearchContext
     from carsearch.models.numeric import NumericEncoder as NumericEncoder
@@ -37,7 +38,7 @@ GROUPS: dict[str, str] = {
     "datasets": "carsearch.datasets",
 }
 _BASES: dict[str, str] = {
-    "models": "carsearch.models.base:ModelPlugin",
+    "models": "carsearch.models.base:ModelFamily",
     "embedding_rules": "carsearch.models.rules:EmbeddingRule",
     "optimizers": "carsearch.training.optimizers:OptimizerPlugin",
     "numeric_encoders": "carsearch.models.numeric:NumericEncoder",
@@ -246,6 +247,6 @@ _BASE_NAMES: dict[str, str] = {
 def __getattr__(name: str) -> Any:
     if name in _BASE_NAMES:
         return _import(_BASES[_BASE_NAMES[name]])
-    if name == "SearchContext":
-        return _import("carsearch.models.base:SearchContext")
+    if name in ("SearchContext", "EstimatorPlugin", "Rows"):
+        return _import(f"carsearch.models.base:{name}")
     raise AttributeError(f"module 'carsearch.plugins' has no attribute {name!r}")

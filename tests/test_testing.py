@@ -12,13 +12,14 @@ from optuna.trial import BaseTrial
 from torch import nn
 
 from carsearch import plugins
-from carsearch.models.base import SearchContext
+from carsearch.models.base import EstimatorPlugin, ModelPlugin, SearchContext
 from carsearch.models.mlp import EmbeddingMLPPlugin
 from carsearch.models.numeric import Standard
 from carsearch.models.rules import EmbeddingRule
 from carsearch.testing import (
     DatasetContract,
     EmbeddingRuleContract,
+    EstimatorContract,
     ModelContract,
     NumericEncoderContract,
     OptimizerContract,
@@ -31,8 +32,18 @@ def builtins(kind: str) -> list[str]:
     return sorted(info.name for info in plugins.entries(kind) if info.package == "carsearch")
 
 
-@pytest.mark.parametrize("plugin_name", builtins("models"))
+def families(base: type) -> list[str]:
+    """carsearch's own model families of one kind (networks, or estimators)."""
+    return [name for name in builtins("models") if isinstance(plugins.load("models", name), base)]
+
+
+@pytest.mark.parametrize("plugin_name", families(ModelPlugin))
 class TestModels(ModelContract):
+    pass
+
+
+@pytest.mark.parametrize("plugin_name", families(EstimatorPlugin))
+class TestEstimators(EstimatorContract):
     pass
 
 

@@ -21,6 +21,7 @@ from carsearch.bundle.folders import check_out_folder, replace_folder, sibling
 from carsearch.bundle.format import (
     MANIFEST,
     MAX_FILE_BYTES,
+    MEMBER_TEXT,
     ONNX,
     TORCHSCRIPT,
     WEIGHTS,
@@ -43,7 +44,7 @@ from carsearch.data.prepare import Prepared
 from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.ensemble.decision import decide
 from carsearch.exceptions import BundleError, PluginError
-from carsearch.models.network import Ensemble, NetworkSpec, build_network
+from carsearch.models.network import Ensemble, Estimated, NetworkSpec, build_network, load_estimated
 from carsearch.training.refit import Refit
 
 logger = logging.getLogger("carsearch")
@@ -101,10 +102,11 @@ def read_bundle(path: str | Path) -> Bundle:
             f"{manifest['n_members']}"
         )
     check_plugin(manifest, path)
-    shell = build_shell(manifest, schema, path, len(state))
+    texts = read_member_texts(path, manifest, seal or {})
+    shell = build_shell(manifest, schema, path, len(state), texts)
     if shell is not None:
         load_weights(shell, state, manifest, path)
-    model = build_ensemble(manifest, schema, path)
+    model = build_ensemble(manifest, schema, path, texts)
     load_weights(model, state, manifest, path)
     return Bundle(path=path, manifest=manifest, schema=schema, model=model.eval())
 
@@ -154,27 +156,49 @@ def read_weights(path: Path, expected: list[Digest]) -> dict[str, torch.Tensor]:
     return state
 
 
+def read_member_texts(
+    path: Path, manifest: dict[str, Any], seal: dict[str, Digest]
+) -> dict[int, str]:
+    """The estimator members' models (:data:`MEMBER_TEXT`), by member index, each checked
+    against its digests as it is read."""
+    recorded = digests(manifest["files"], path / MANIFEST, "files")
+    texts = {}
+    for index, name in manifest.get("member_files", {}).items():
+        data = read_checked(path / name, MAX_FILE_BYTES, _expected(name, recorded, seal))
+        try:
+            texts[int(index)] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleError(f"{path / name}: not a model's text (not UTF-8)") from None
+    return texts
+
+
 def check_plugin(manifest: dict[str, Any], path: Path) -> None:
-    """The manifest's model plugin loads.
+    """The model plugin of each of the manifest's configurations loads.
 
     Raises:
-        PluginError: it does not, with what the bundle was made with.
+        PluginError: one does not, with what the bundle was made with.
     """
-    try:
-        plugins.instance("models", manifest["model"])
-    except PluginError as error:
-        raise PluginError(
-            f"{path}: the bundle's model plugin cannot be loaded: {error}{_made_with(manifest)}"
-        ) from None
+    for part in manifest.get("members") or [manifest]:
+        try:
+            plugins.instance("models", part["model"])
+        except PluginError as error:
+            raise PluginError(
+                f"{path}: the bundle's model plugin cannot be loaded: {error}{_made_with(manifest)}"
+            ) from None
 
 
-def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ensemble:
-    """A fresh ensemble of the manifest's model plugin, parameters and size."""
+def build_ensemble(
+    manifest: dict[str, Any], schema: Schema, path: Path, texts: dict[int, str] | None = None
+) -> Ensemble:
+    """A fresh ensemble of the manifest's model plugin, parameters and size; estimator
+    members are built from their ``texts`` (:func:`read_member_texts`)."""
     parts = manifest.get("members") or [manifest]  # version 3: several configurations
     name = manifest["model"]
+    texts = texts or {}
     try:
         members = [
-            build_network(_spec(part), schema) for part in parts for _ in range(part["n_members"])
+            _member(part, schema, texts.get(index))
+            for index, part in enumerate(p for p in parts for _ in range(p["n_members"]))
         ]
     except _TooLarge:
         raise
@@ -191,6 +215,13 @@ def build_ensemble(manifest: dict[str, Any], schema: Schema, path: Path) -> Ense
     return Ensemble(members, task=schema.task, scale=(mean, std), weights=weights)
 
 
+def _member(part: dict[str, Any], schema: Schema, text: str | None) -> nn.Module:
+    """A fresh network of ``part``, or the estimator member saved as ``text``."""
+    if text is None:
+        return build_network(_spec(part), schema)
+    return load_estimated(str(part["model"]), text, schema)
+
+
 def _spec(part: dict[str, Any]) -> NetworkSpec:
     """The network spec of a manifest (or of one configuration of a version-3 one)."""
     dims = tuple(int(dim) for dim in part["embedding_dims"])
@@ -198,7 +229,11 @@ def _spec(part: dict[str, Any]) -> NetworkSpec:
 
 
 def build_shell(
-    manifest: dict[str, Any], schema: Schema, path: Path, n_tensors: int
+    manifest: dict[str, Any],
+    schema: Schema,
+    path: Path,
+    n_tensors: int,
+    texts: dict[int, str] | None = None,
 ) -> Ensemble | None:
     """The manifest's ensemble on torch's ``meta`` device: shapes without memory, to check
     the weights against before the real build. It stops once it has registered more
@@ -225,7 +260,7 @@ def build_shell(
     ]
     try:
         with torch.device("meta"):
-            return build_ensemble(manifest, schema, path)
+            return build_ensemble(manifest, schema, path, texts)
     except _TooLarge:
         raise BundleError(
             f"{path / WEIGHTS}: the weights do not fit the model that {MANIFEST} describes "
@@ -348,12 +383,25 @@ def _write_files(
         "torchscript": save_torchscript(model, example, folder / TORCHSCRIPT, scale=scale),
         "onnx": save_onnx(model, example, folder / ONNX, output=output, scale=scale),
     }
+    member_files = _write_member_texts(folder, model)
     files = {
         name: digest_record(folder / name)
-        for name in (WEIGHTS, TORCHSCRIPT, ONNX)
+        for name in (WEIGHTS, TORCHSCRIPT, ONNX, *member_files.values())
         if (folder / name).is_file()
     }
-    return {**make_manifest(prepared, final, predicted), **extra, **portable, "files": files}
+    manifest = {**make_manifest(prepared, final, predicted), **extra, **portable, "files": files}
+    return {**manifest, "member_files": member_files} if member_files else manifest
+
+
+def _write_member_texts(folder: Path, model: Ensemble) -> dict[str, str]:
+    """Each estimator member's model, as its library's text; member index to file name."""
+    written = {}
+    for index, member in enumerate(model.members):
+        if isinstance(member, Estimated):
+            name = MEMBER_TEXT.format(index)
+            (folder / name).write_bytes(member.text.encode("utf-8"))
+            written[str(index)] = name
+    return written
 
 
 def inputs_of_test_rows(prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:

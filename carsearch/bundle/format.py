@@ -49,6 +49,8 @@ MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
 TORCHSCRIPT = "model.torchscript.pt"
 ONNX = "model.onnx"
+#: An estimator member's model, as its own library's text (``member-3.txt``): no pickle.
+MEMBER_TEXT = "member-{}.txt"
 #: Size limits, checked before reading: the manifest, and each other file (weights, ...).
 MAX_MANIFEST_BYTES = 64 << 20
 MAX_FILE_BYTES = 2 << 30
@@ -97,10 +99,9 @@ def make_manifest(prepared: Prepared, final: Refit, predicted: np.ndarray) -> di
 def plugin_records(final: Refit) -> dict[str, dict[str, str]]:
     """Name, package and version of each plugin the model was made with."""
     params = final.recipe.params
-    chosen = {
-        "model": ("models", final.recipe.model),
-        "optimizer": ("optimizers", final.recipe.optimizer),
-    }
+    chosen = {"model": ("models", final.recipe.model)}
+    if final.recipe.optimizer:  # an estimator family's recipe has none
+        chosen["optimizer"] = ("optimizers", final.recipe.optimizer)
     if "embedding_rule" in params:
         chosen["embedding_rule"] = ("embedding_rules", str(params["embedding_rule"]))
     if "numeric_encoding" in params:

@@ -92,6 +92,7 @@ def check_manifest(record: dict[str, Any], file: Path, version: int) -> None:
     if not isinstance(frequent, dict):
         _malformed(file, "most_frequent", "an object of column names to categories")
     check_names(_get(record, "files", file), file, "files")
+    _member_files(record.get("member_files", {}), record, file)
     _decision_weights(record.get("decision_weights"), record["classes"], file)
     if version >= 2:
         if _get(record, "task", file) not in TASKS:
@@ -118,8 +119,14 @@ def manifest_schema(manifest: dict[str, Any], file: Path) -> Schema:
     frequent = manifest["most_frequent"]
     if any(frequent.get(column.name) not in column.categories for column in schema.columns):
         raise BundleError(f"{file}: 'most_frequent' needs one known category per column")
-    for part in [manifest, *manifest.get("members", [])]:
-        _check_inputs(part, schema, file)
+    start, texts = 0, manifest.get("member_files", {})
+    for part in manifest.get("members") or [manifest]:  # version 3: the first is the top's
+        saved = [str(i) in texts for i in range(start, start + part["n_members"])]
+        start += part["n_members"]
+        if any(saved) and not all(saved):
+            raise BundleError(f"{file}: 'member_files' covers part of a configuration's members")
+        if not any(saved):  # an estimator's members take the raw codes and numbers
+            _check_inputs(part, schema, file)
     return schema
 
 
@@ -188,6 +195,17 @@ def _params(value: Any, file: Path) -> None:
             _text(param, file, field)
         else:
             _malformed(file, field, "a number, text, true, false or null")
+
+
+def _member_files(value: Any, record: dict[str, Any], file: Path) -> None:
+    """Estimator members' text files: member index to a file that ``files`` lists."""
+    if not isinstance(value, dict) or len(value) > record["n_members"]:
+        _malformed(file, "member_files", "an object of member indices to file names")
+    for index, name in value.items():
+        if not (index.isdigit() and int(index) < record["n_members"]):
+            _malformed(file, "member_files", f"{index[:20]!r} is not a member's index")
+        if not isinstance(name, str) or name not in record["files"]:
+            _malformed(file, f"member_files.{index}", "a file that 'files' lists")
 
 
 def _members(value: Any, n_members: int, file: Path) -> None:

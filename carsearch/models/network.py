@@ -7,6 +7,7 @@ builds one, a refit builds several from the same spec, and a bundle stores it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +54,30 @@ class Network(nn.Module):
         return outputs
 
 
+class Estimated(nn.Module):
+    """A member an :class:`~carsearch.models.base.EstimatorPlugin` trained: its module, and
+    the model as text in the family's own format (what a bundle stores; not a tensor, so
+    not in the ``state_dict``)."""
+
+    def __init__(self, model: str, text: str, module: nn.Module) -> None:
+        super().__init__()
+        self.model, self.text, self.module = model, text, module
+
+    def forward(self, codes: torch.Tensor, numbers: torch.Tensor) -> torch.Tensor:
+        outputs: torch.Tensor = self.module(codes, numbers)
+        return outputs
+
+
+def load_estimated(model: str, text: str, schema: Schema) -> Estimated:
+    """The member that estimator family ``model`` saved as ``text``, for ``schema``."""
+    plugin = plugins.instance("models", model)
+    module = plugin.load(text, n_categorical=len(schema.columns), n_outputs=schema.n_outputs)
+    return Estimated(model, text, module)
+
+
 class Ensemble(nn.Module):
-    """Members of one configuration, their predictions averaged: the exported model.
+    """Members (:class:`Network` or :class:`Estimated` modules, both mapping ``(codes,
+    numbers)`` to raw outputs), their predictions averaged: the exported model.
 
     ``weights`` (one per member, summing to 1) make the average weighted: a post-hoc
     ensemble of several configurations. ``forward`` returns class probabilities
@@ -67,7 +90,7 @@ class Ensemble(nn.Module):
 
     def __init__(
         self,
-        members: list[Network],
+        members: Sequence[nn.Module],
         *,
         task: str = CLASSIFICATION,
         scale: tuple[float, float] = (0.0, 1.0),

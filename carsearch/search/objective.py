@@ -18,8 +18,10 @@ from carsearch.search.budget import TimeBudget
 from carsearch.search.space import suggest
 from carsearch.storage.seam import flush_trial
 from carsearch.training.device import derive_seed, device_label, seed_everything
-from carsearch.training.loop import EpochCallback, Tensors, fit, predict
+from carsearch.training.estimator import SearchFit, estimator
+from carsearch.training.loop import EpochCallback, FitResult, Tensors, fit, predict
 from carsearch.training.metrics import Scores
+from carsearch.training.recipe import Recipe
 from carsearch.training.tasks import Task
 from carsearch.training.tensorboard import TrialCurves, open_curves, summary_writer_type
 
@@ -50,10 +52,10 @@ class Objective:
         self.encoded, self.rows = prepared.search, prepared.split.train
         self.train = Tensors.select(self.encoded, prepared.split.train, device)
         self.val = Tensors.select(self.encoded, prepared.split.val, device)
-        kept = predictions.kept_rows(
+        self.kept_rows = predictions.kept_rows(
             len(prepared.split.val), self.encoded.schema.n_outputs, config.seed
         )
-        self.kept = Tensors.select(self.encoded, prepared.split.val[kept], device)
+        self.kept = Tensors.select(self.encoded, prepared.split.val[self.kept_rows], device)
         self.label = device_label(device)
         if config.tensorboard is not None:
             summary_writer_type()  # a missing tensorboard fails the run now, not every trial
@@ -71,11 +73,33 @@ class Objective:
         flush_trial(trial)  # stored before training: a dead worker's trial is retried with them
         seed_everything(seed)
         task = recipe.task(self.encoded, self.rows, self.device)
+        deadline = None if self.budget is None else self.budget.search_deadline(trial.study, config)
+        try:
+            if estimator(recipe.model) is None:
+                result = self._fit_network(trial, recipe, task, seed, deadline)
+            else:
+                result = self._fit_estimator(trial, recipe, task, seed, deadline)
+        except TrainingError as error:
+            trial.set_user_attr(FAIL_REASON_ATTR, str(error))
+            raise
+        assert result.best_scores is not None  # fits with validation always score
+        trial.set_user_attr(BEST_EPOCH_ATTR, result.best_epoch)
+        if deadline is not None and time.monotonic() >= deadline:
+            trial.set_user_attr("time_limit_epoch", result.n_epochs)  # stopped there
+        for key, value in result.best_scores.items():
+            trial.set_user_attr(f"val_{key}", value)
+        return result.best_scores[config.metric]
+
+    def _fit_network(
+        self, trial: optuna.Trial, recipe: Recipe, task: Task, seed: int, deadline: float | None
+    ) -> FitResult:
+        """Train the trial's network, keeping its best epoch's predictions (or, pruned, its
+        last epoch's, as its value is)."""
+        config = self.config
         model = build_network(recipe.spec(self.encoded, self.rows), self.encoded.schema)
         model = model.to(self.device)
         optimizer = recipe.build_optimizer(model)
         curves = open_curves(config.tensorboard, trial.number, model, self.train, task)
-        deadline = None if self.budget is None else self.budget.search_deadline(trial.study, config)
         try:
             result = fit(
                 model,
@@ -93,24 +117,42 @@ class Objective:
                 deadline=deadline,
             )
         except optuna.TrialPruned:
-            self._keep_predictions(trial, model, task)  # of its last epoch, as its value is
-            raise
-        except TrainingError as error:
-            trial.set_user_attr(FAIL_REASON_ATTR, str(error))
+            self._keep(trial, predict(model, self.kept, task))
             raise
         except torch.cuda.OutOfMemoryError as error:  # = torch.OutOfMemoryError
             raise self._out_of_memory(trial, error) from error
         finally:
             if curves is not None:
                 curves.close()
-        assert result.best_scores is not None  # fit with validation always scores
-        trial.set_user_attr(BEST_EPOCH_ATTR, result.best_epoch)
-        self._keep_predictions(trial, model, task)  # fit left the best epoch's weights
-        if deadline is not None and time.monotonic() >= deadline:
-            trial.set_user_attr("time_limit_epoch", result.n_epochs)  # stopped there
-        for key, value in result.best_scores.items():
-            trial.set_user_attr(f"val_{key}", value)
-        return result.best_scores[config.metric]
+        self._keep(trial, predict(model, self.kept, task))  # fit left the best epoch's weights
+        return result
+
+    def _fit_estimator(
+        self, trial: optuna.Trial, recipe: Recipe, task: Task, seed: int, deadline: float | None
+    ) -> FitResult:
+        """Train the trial's estimator, keeping its best (or, pruned, last) epoch's
+        predictions, from the raw validation outputs its epochs were scored on."""
+        config = self.config
+        fitted = SearchFit(recipe.model, recipe.params, max_epochs=config.max_epochs)
+        try:
+            result = fitted.run(
+                self.train,
+                self.val,
+                task=task,
+                n_outputs=self.encoded.schema.n_outputs,
+                seed=seed,
+                metric=config.metric,
+                patience=config.patience,
+                on_epoch=self._reporter(trial, None),
+                deadline=deadline,
+            )
+        except optuna.TrialPruned:
+            if fitted.last_raw is not None:
+                self._keep(trial, task.predict(torch.from_numpy(fitted.last_raw[self.kept_rows])))
+            raise
+        assert fitted.best_raw is not None  # a fit with validation scores each epoch
+        self._keep(trial, task.predict(torch.from_numpy(fitted.best_raw[self.kept_rows])))
+        return result
 
     def _reporter(self, trial: optuna.Trial, curves: TrialCurves | None) -> EpochCallback:
         """Each epoch: curves, report, prune, check the trial's time limit."""
@@ -127,10 +169,9 @@ class Objective:
 
         return on_epoch
 
-    def _keep_predictions(self, trial: optuna.Trial, model: torch.nn.Module, task: Task) -> None:
-        """Store the model's predictions on the kept validation rows, for ensembles."""
-        values = predict(model, self.kept, task).float().cpu().numpy()
-        trial.set_user_attr(predictions.ATTR, predictions.encode(values))
+    def _keep(self, trial: optuna.Trial, kept: torch.Tensor) -> None:
+        """Store the predictions on the kept validation rows, for ensembles."""
+        trial.set_user_attr(predictions.ATTR, predictions.encode(kept.float().cpu().numpy()))
 
     def _out_of_memory(self, trial: optuna.Trial, error: BaseException) -> TrainingError:
         """The error that fails ``trial`` instead of the whole search, its reason stored."""

@@ -16,7 +16,7 @@ from optuna.trial import BaseTrial
 from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.schema import CLASSIFICATION, Schema
-from carsearch.models.base import SearchContext
+from carsearch.models.base import EstimatorPlugin, SearchContext
 from carsearch.training.recipe import Recipe
 from carsearch.training.schedulers import LR_SCHEDULERS
 from carsearch.training.tasks import CLASS_WEIGHTS, LOSSES
@@ -62,12 +62,22 @@ def batch_sizes(n_train: int) -> tuple[int, ...]:
 def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -> Recipe:
     """Sample (or, with a ``FixedTrial``, replay) one configuration.
 
-    Shared parameters exist only where they apply: the embedding rule for a table with
-    categorical columns, the numeric encoding for one with numeric columns, the model
-    family when the run names several, the class weights for a classification target, the
-    loss for a regression.
+    Shared parameters exist only where they apply: the model family when the run names
+    several (first: what follows depends on it), the embedding rule for a table with
+    categorical columns and the numeric encoding for one with numeric columns (networks
+    only: an estimator family trains on raw values), the class weights for a classification
+    target, the loss for a regression.
     """
     params: dict[str, Any] = {}
+    model = config.models[0]
+    if len(config.models) > 1:  # one study, several families: the best may be either
+        model = params["model"] = str(trial.suggest_categorical("model", list(config.models)))
+    family = plugins.instance("models", model)
+    context = SearchContext(n_train, len(schema.columns), len(schema.numeric), schema.task)
+    if isinstance(family, EstimatorPlugin):  # trains on the raw values, by its own rules
+        params.update(family.search_space(trial, context))
+        params.update(_suggest_task(trial, config, schema))
+        return Recipe(model, "", (), 0, "", params)
     dims: tuple[int, ...] = ()
     if schema.columns:
         rule_name = str(trial.suggest_categorical("embedding_rule", list(config.embedding_rules)))
@@ -78,24 +88,24 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
         encoding = str(trial.suggest_categorical("numeric_encoding", list(config.numeric_encoders)))
         params["numeric_encoding"] = encoding
         params.update(plugins.instance("numeric_encoders", encoding).search_space(trial))
-    context = SearchContext(n_train, len(schema.columns), len(schema.numeric), schema.task)
-    model = config.models[0]
-    if len(config.models) > 1:  # one study, several families: the best may be either
-        model = params["model"] = str(trial.suggest_categorical("model", list(config.models)))
-    params.update(plugins.instance("models", model).search_space(trial, context))
+    params.update(family.search_space(trial, context))
     optimizer = str(trial.suggest_categorical("optimizer", list(config.optimizers)))
     params["optimizer"] = optimizer
     params.update(plugins.instance("optimizers", optimizer).search_space_for(trial, context))
-    if schema.task == CLASSIFICATION:
-        # One choice unless asked to search: a one-value parameter is stored but never sampled.
-        weights = CLASS_WEIGHTS if config.class_weight == "search" else (config.class_weight,)
-        params["class_weight"] = trial.suggest_categorical("class_weight", list(weights))
-    else:
-        params["loss"] = trial.suggest_categorical("loss", list(LOSSES))
+    params.update(_suggest_task(trial, config, schema))
     batch_size = int(trial.suggest_categorical("batch_size", list(batch_sizes(n_train))))
     lr_scheduler = str(trial.suggest_categorical("lr_scheduler", list(LR_SCHEDULERS)))
     params.update(batch_size=batch_size, lr_scheduler=lr_scheduler)
     return Recipe(model, optimizer, dims, batch_size, lr_scheduler, params)
+
+
+def _suggest_task(trial: BaseTrial, config: RunConfig, schema: Schema) -> dict[str, Any]:
+    """The class weights of a classification, or the loss of a regression."""
+    if schema.task == CLASSIFICATION:
+        # One choice unless asked to search: a one-value parameter is stored but never sampled.
+        weights = CLASS_WEIGHTS if config.class_weight == "search" else (config.class_weight,)
+        return {"class_weight": trial.suggest_categorical("class_weight", list(weights))}
+    return {"loss": trial.suggest_categorical("loss", list(LOSSES))}
 
 
 def replay(params: dict[str, Any], config: RunConfig, schema: Schema, n_train: int) -> Recipe:

@@ -32,12 +32,14 @@ from carsearch.testing.contracts import (
     ModelContract,
     OptimizerContract,
 )
+from carsearch.testing.estimators import EstimatorContract
 from carsearch.testing.numeric import NumericEncoderContract
 
 __all__ = [
     "SHARED_PARAMS",
     "DatasetContract",
     "EmbeddingRuleContract",
+    "EstimatorContract",
     "ModelContract",
     "NumericEncoderContract",
     "OptimizerContract",

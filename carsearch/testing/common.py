@@ -15,7 +15,7 @@ from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.schema import UNKNOWN, Column, NumericColumn, Schema
 from carsearch.exceptions import PluginError
-from carsearch.models.base import ModelPlugin, SearchContext
+from carsearch.models.base import ModelFamily, SearchContext
 from carsearch.search.space import replay, suggest
 
 #: Trial parameters that carsearch's search space itself suggests; no plugin may use them.
@@ -84,7 +84,7 @@ def sample(space: Space, n_trials: int = N_SAMPLES, seed: int = 0) -> list[Sampl
 
 def space_of(plugin: Any) -> Space:
     """A plugin's search space as a function of the trial alone (models get :data:`CONTEXT`)."""
-    if isinstance(plugin, ModelPlugin):
+    if isinstance(plugin, ModelFamily):
         return lambda trial: plugin.search_space(trial, CONTEXT)
     space: Space = plugin.search_space
     return space

@@ -11,6 +11,7 @@ from torch import nn
 
 from carsearch import plugins
 from carsearch.data.prepare import Encoded, rows_of
+from carsearch.models.base import EstimatorPlugin
 from carsearch.models.network import NetworkSpec, fit_numeric_state
 from carsearch.training.schedulers import make_scheduler
 from carsearch.training.tasks import Task, make_task
@@ -28,7 +29,10 @@ class Recipe:
     params: dict[str, Any]
 
     def spec(self, encoded: Encoded, rows: np.ndarray) -> NetworkSpec:
-        """The network spec, its numeric encoder fitted on ``rows`` (the training rows)."""
+        """The network spec, its numeric encoder fitted on ``rows`` (the training rows); an
+        estimator family's has no numeric encoder (it trains on the raw numbers)."""
+        if isinstance(plugins.instance("models", self.model), EstimatorPlugin):
+            return NetworkSpec(self.model, self.params, self.embedding_dims)
         state = fit_numeric_state(encoded.schema, rows_of(encoded.numbers, rows), self.params)
         return NetworkSpec(self.model, self.params, self.embedding_dims, state)
 

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 from carsearch import plugins
 from carsearch.config import RunConfig
 from carsearch.data.prepare import Prepared
+from carsearch.data.schema import Schema
 from carsearch.models.network import Ensemble, Network, NetworkSpec, build_network
 from carsearch.training.device import derive_seed, seed_everything
+from carsearch.training.estimator import estimator, refit_estimator
 from carsearch.training.loop import Tensors, fit
 from carsearch.training.metrics import Scores
 from carsearch.training.recipe import Recipe
@@ -109,7 +112,7 @@ def refit_ensemble(
     on train + validation, as :func:`refit` does; members weigh their part's weight
     shared among its seeds. The first part (the heaviest) names the ensemble's recipe."""
     counts = seeds_per_part([p.weight for p in parts], n_refits(config, parts[0].recipe))
-    members: list[Network] = []
+    members: list[nn.Module] = []
     weights: list[float] = []
     records: list[dict[str, Any]] = []
     all_seeds: list[int] = []
@@ -151,7 +154,7 @@ def _train(
     seeds: tuple[int, ...],
     device: torch.device,
     deadline: float | None = None,
-) -> tuple[NetworkSpec, list[Network], Task]:
+) -> tuple[NetworkSpec, list[nn.Module], Task]:
     """One network of ``recipe`` per seed, trained ``n_epochs`` on train + validation; by a
     ``deadline``, fewer (the first always trains)."""
     encoded, rows = prepared.final, prepared.refit_rows
@@ -165,7 +168,7 @@ def _train(
         len(rows),
         n_epochs,
     )
-    members: list[Network] = []
+    members: list[nn.Module] = []
     longest = 0.0
     for number, seed in enumerate(seeds, start=1):
         if members and deadline is not None and time.monotonic() + longest > deadline:
@@ -173,24 +176,51 @@ def _train(
             break
         started = time.monotonic()
         seed_everything(seed)
-        member = build_network(spec, encoded.schema).to(device)
-        optimizer = recipe.build_optimizer(member)
-        fit(
-            member,
-            optimizer,
-            train,
-            None,
-            task=task,
-            batch_size=recipe.batch_size,
-            max_epochs=n_epochs,
-            seed=seed,
-            scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
-            deadline=deadline,
-        )
-        members.append(member)
+        if estimator(recipe.model) is None:
+            members.append(
+                _train_network(
+                    config, recipe, spec, encoded.schema, train, task, n_epochs, seed, deadline
+                )
+            )
+        else:
+            members.append(
+                refit_estimator(
+                    recipe.model, recipe.params, train, encoded.schema,
+                    task=task, n_epochs=n_epochs, seed=seed,
+                )
+            )  # fmt: skip
         longest = max(longest, time.monotonic() - started)
         logger.info("refit %d/%d trained", number, len(seeds))
     return spec, members, task
+
+
+def _train_network(
+    config: RunConfig,
+    recipe: Recipe,
+    spec: NetworkSpec,
+    schema: Schema,
+    train: Tensors,
+    task: Task,
+    n_epochs: int,
+    seed: int,
+    deadline: float | None,
+) -> Network:
+    """One network of ``spec`` trained ``n_epochs`` on ``train``, stopped at ``deadline``."""
+    member = build_network(spec, schema).to(train.codes.device)
+    optimizer = recipe.build_optimizer(member)
+    fit(
+        member,
+        optimizer,
+        train,
+        None,
+        task=task,
+        batch_size=recipe.batch_size,
+        max_epochs=n_epochs,
+        seed=seed,
+        scheduler=recipe.build_scheduler(optimizer, config.max_epochs),
+        deadline=deadline,
+    )
+    return member
 
 
 def _test_scores(ensemble: Ensemble, prepared: Prepared, task: Task) -> Scores:

@@ -1,0 +1,162 @@
+"""LightGBM, gradient-boosted trees, as a model family (built-in model ``lightgbm``).
+
+Trained by LightGBM itself on the row's raw values: categorical columns as LightGBM's native
+categories (carsearch's codes), numbers with NaN where missing, which LightGBM sends down
+the side each split learned. One thread per trial, as every carsearch worker trains. The
+model is kept as LightGBM's own text format; :mod:`carsearch.models.forest` compiles it to a
+torch module of the same raw scores, so trees join networks in ensembles and exports.
+
+The space is the usual one for boosting (leaves, learning rate, minimum rows per leaf,
+feature and row subsampling, L1/L2), after the ranges of LightGBM's tuning guide and
+TabArena's LightGBM space; one epoch is :attr:`LightGBMPlugin.rounds_per_epoch` rounds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from optuna.trial import BaseTrial
+from torch import nn
+
+try:
+    import lightgbm
+except ImportError as error:  # the plugin fails to load, in one line naming the extra
+    raise ImportError(
+        "the lightgbm model needs the lightgbm package: pip install 'carsearch[lightgbm]'"
+    ) from error
+
+from carsearch.models.base import EpochWatch, EstimatorPlugin, Rows, SearchContext
+from carsearch.models.forest import forest_from_text
+
+
+def features(rows: Rows) -> np.ndarray:
+    """What LightGBM trains on: the codes (its categorical features, first), then numbers."""
+    return np.concatenate([rows.codes.astype(np.float64), rows.numbers.astype(np.float64)], 1)
+
+
+class LightGBMPlugin(EstimatorPlugin):
+    """LightGBM's space, every parameter prefixed ``lgbm_``; one refit (trees of one seed
+    vary little, and a refit costs what a trial does)."""
+
+    refit_members: ClassVar[int] = 1
+    rounds_per_epoch: ClassVar[int] = 10
+
+    def search_space(self, trial: BaseTrial, context: SearchContext) -> dict[str, Any]:
+        most_rows = max(2, min(100, context.n_train // 10))
+        suggest_int, suggest_float = trial.suggest_int, trial.suggest_float
+        params: dict[str, Any] = {
+            "lgbm_num_leaves": suggest_int("lgbm_num_leaves", 4, 256, log=True),
+            "lgbm_learning_rate": suggest_float("lgbm_learning_rate", 0.01, 0.3, log=True),
+            "lgbm_min_data_in_leaf": suggest_int("lgbm_min_data_in_leaf", 1, most_rows, log=True),
+            "lgbm_feature_fraction": suggest_float("lgbm_feature_fraction", 0.4, 1.0),
+            "lgbm_bagging_fraction": suggest_float("lgbm_bagging_fraction", 0.5, 1.0),
+            "lgbm_lambda_l1": suggest_float("lgbm_lambda_l1", 1e-8, 10.0, log=True),
+            "lgbm_lambda_l2": suggest_float("lgbm_lambda_l2", 1e-8, 10.0, log=True),
+        }
+        if context.n_categorical:
+            params["lgbm_cat_smooth"] = trial.suggest_float("lgbm_cat_smooth", 1.0, 50.0, log=True)
+        return params
+
+    def fit(
+        self,
+        train: Rows,
+        val: Rows | None,
+        params: dict[str, Any],
+        *,
+        n_outputs: int,
+        n_epochs: int,
+        seed: int,
+        on_epoch: EpochWatch | None = None,
+    ) -> str:
+        n_categorical = train.codes.shape[1]
+        dataset = lightgbm.Dataset(
+            features(train),
+            label=train.targets,
+            weight=train.weights,
+            categorical_feature=list(range(n_categorical)),
+            params={"verbosity": -1, "max_bin": 255},
+        )
+        callbacks: list[Any] = []
+        if val is not None and on_epoch is not None:
+            callbacks.append(_EpochCallback(val, n_outputs, self.rounds_per_epoch, on_epoch))
+        booster = lightgbm.train(
+            booster_params(params, n_outputs, seed),
+            dataset,
+            num_boost_round=n_epochs * self.rounds_per_epoch,
+            callbacks=callbacks,
+        )
+        text: str = booster.model_to_string(num_iteration=-1)
+        return text
+
+    def cut(self, text: str, n_epochs: int) -> str:
+        booster = lightgbm.Booster(model_str=text)
+        cut: str = booster.model_to_string(num_iteration=n_epochs * self.rounds_per_epoch)
+        return cut
+
+    def load(self, text: str, *, n_categorical: int, n_outputs: int) -> nn.Module:
+        try:
+            forest: nn.Module = forest_from_text(
+                text, n_categorical=n_categorical, n_outputs=n_outputs
+            )
+        except lightgbm.basic.LightGBMError as error:
+            raise ValueError(f"not a LightGBM model: {error}") from None
+        return forest
+
+
+def booster_params(params: dict[str, Any], n_outputs: int, seed: int) -> dict[str, Any]:
+    """LightGBM's parameters for a trial's ``params``: the objective of ``n_outputs`` (more
+    than two classes, two, or one standardized value with the searched ``loss``), one
+    thread, deterministic, quiet."""
+    if n_outputs > 2:
+        objective: dict[str, Any] = {"objective": "multiclass", "num_class": n_outputs}
+    elif n_outputs == 2:
+        objective = {"objective": "binary"}
+    else:
+        objective = {"objective": "huber" if params.get("loss") == "huber" else "regression"}
+    return {
+        **objective,
+        "num_leaves": int(params["lgbm_num_leaves"]),
+        "learning_rate": float(params["lgbm_learning_rate"]),
+        "min_data_in_leaf": int(params["lgbm_min_data_in_leaf"]),
+        "feature_fraction": float(params["lgbm_feature_fraction"]),
+        "bagging_fraction": float(params["lgbm_bagging_fraction"]),
+        "bagging_freq": 1,
+        "lambda_l1": float(params["lgbm_lambda_l1"]),
+        "lambda_l2": float(params["lgbm_lambda_l2"]),
+        "cat_smooth": float(params.get("lgbm_cat_smooth", 10.0)),
+        "min_data_per_group": int(params["lgbm_min_data_in_leaf"]),
+        "num_threads": 1,
+        "seed": seed,
+        "deterministic": True,
+        "force_col_wise": True,
+        "verbosity": -1,
+    }
+
+
+class _EpochCallback:
+    """After every ``rounds`` boosting rounds: the raw validation outputs so far (summed
+    round by round, so each epoch predicts only its own trees) go to ``watch``, which may
+    prune (raising ``optuna.TrialPruned``) or stop early."""
+
+    order = 30  # after LightGBM's own callbacks
+
+    def __init__(self, val: Rows, n_outputs: int, rounds: int, watch: EpochWatch) -> None:
+        self.watch, self.rounds, self.n_outputs = watch, rounds, n_outputs
+        self.features = features(val)
+        self.raw = np.zeros((len(val), n_outputs), dtype=np.float64)
+
+    def __call__(self, env: Any) -> None:
+        done = env.iteration + 1
+        if done % self.rounds:
+            return
+        part = env.model.predict(
+            self.features, start_iteration=done - self.rounds, num_iteration=self.rounds,
+            raw_score=True,
+        )  # fmt: skip
+        if self.n_outputs == 2:  # binary: one logit, of the second class
+            self.raw[:, 1] += part
+        else:
+            self.raw += part.reshape(len(self.raw), -1)
+        if self.watch(done // self.rounds, self.raw.astype(np.float32)):
+            raise lightgbm.callback.EarlyStopException(env.iteration, [])
