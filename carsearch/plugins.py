@@ -4,8 +4,10 @@ Plugin authors import the base classes from here (``from carsearch.plugins impor
 ModelPlugin``); they are imported on first use, so listing plugins needs no torch.
 
 Five entry-point groups extend carsearch; each maps a name to ``module:attr``, a class
-deriving from the group's base. carsearch's own built-ins are entry points of the carsearch
-distribution, registered exactly as a third-party package registers its own. Listing reads
+deriving from the group's base (models: ``ModelPlugin`` for a network carsearch trains,
+``EstimatorPlugin`` for a model its own library trains). carsearch's own built-ins are
+entry points of the carsearch distribution, registered exactly as a third-party package
+registers its own. Listing reads
 metadata only; :func:`load` imports the one plugin asked for.
 """
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from carsearch.data.datasets import DatasetPlugin as DatasetPlugin
     from carsearch.models.base import EstimatorPlugin as EstimatorPlugin
     from carsearch.models.base import ModelPlugin as ModelPlugin
+    from carsearch.models.base import Rows as Rows
     from carsearch.models.base import SearchContext as SearchContext
     from carsearch.models.numeric import NumericEncoder as NumericEncoder
     from carsearch.models.rules import EmbeddingRule as EmbeddingRule
@@ -37,12 +40,13 @@ GROUPS: dict[str, str] = {
     "numeric_encoders": "carsearch.numeric_encoders",
     "datasets": "carsearch.datasets",
 }
-_BASES: dict[str, str] = {
-    "models": "carsearch.models.base:ModelFamily",
-    "embedding_rules": "carsearch.models.rules:EmbeddingRule",
-    "optimizers": "carsearch.training.optimizers:OptimizerPlugin",
-    "numeric_encoders": "carsearch.models.numeric:NumericEncoder",
-    "datasets": "carsearch.data.datasets:DatasetPlugin",
+#: The classes a plugin of each group derives from (one of them).
+_BASES: dict[str, tuple[str, ...]] = {
+    "models": ("carsearch.models.base:ModelPlugin", "carsearch.models.base:EstimatorPlugin"),
+    "embedding_rules": ("carsearch.models.rules:EmbeddingRule",),
+    "optimizers": ("carsearch.training.optimizers:OptimizerPlugin",),
+    "numeric_encoders": ("carsearch.models.numeric:NumericEncoder",),
+    "datasets": ("carsearch.data.datasets:DatasetPlugin",),
 }
 _NOUNS: dict[str, str] = {
     "models": "model",
@@ -143,11 +147,10 @@ def instantiate(info: PluginInfo) -> Any:
         obj = _import(info.value)
     except Exception as error:  # a broken plugin may raise anything on import
         raise PluginError(f"{origin} failed to import: {_reason(error)}") from error
-    base = _import(_BASES[info.kind])
-    if not (isinstance(obj, type) and issubclass(obj, base)):
-        raise PluginError(
-            f"{origin} is {_a(obj)}, not a subclass of {base.__module__}.{base.__qualname__}"
-        )
+    bases = tuple(_import(base) for base in _BASES[info.kind])
+    if not (isinstance(obj, type) and issubclass(obj, bases)):
+        names = " or ".join(f"{base.__module__}.{base.__qualname__}" for base in bases)
+        raise PluginError(f"{origin} is {_a(obj)}, not a subclass of {names}")
     try:
         return obj()
     except Exception as error:  # an abstract class, or a constructor that needs arguments
@@ -234,19 +237,15 @@ def _a(obj: Any) -> str:
     return f"class {obj.__qualname__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
 
 
-#: The base class of each group, by its public name (``from carsearch.plugins import ...``).
-_BASE_NAMES: dict[str, str] = {
-    "ModelPlugin": "models",
-    "EmbeddingRule": "embedding_rules",
-    "OptimizerPlugin": "optimizers",
-    "NumericEncoder": "numeric_encoders",
-    "DatasetPlugin": "datasets",
+#: What plugin authors import from here, by its public name.
+_PUBLIC: dict[str, str] = {
+    **{value.rpartition(":")[2]: value for values in _BASES.values() for value in values},
+    "SearchContext": "carsearch.models.base:SearchContext",
+    "Rows": "carsearch.models.base:Rows",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _BASE_NAMES:
-        return _import(_BASES[_BASE_NAMES[name]])
-    if name in ("SearchContext", "EstimatorPlugin", "Rows"):
-        return _import(f"carsearch.models.base:{name}")
+    if name in _PUBLIC:
+        return _import(_PUBLIC[name])
     raise AttributeError(f"module 'carsearch.plugins' has no attribute {name!r}")

@@ -180,7 +180,8 @@ def test_wrong_type_names_the_plugin(site: FakeSite, attr: str, what: str) -> No
         plugins.load("models", "odd")
     assert str(caught.value) == (
         f"plugin 'odd' (wrong:{attr}, from carsearch-wrong 1.0) is {what}, "
-        "not a subclass of carsearch.models.base.ModelPlugin"
+        "not a subclass of carsearch.models.base.ModelPlugin or "
+        "carsearch.models.base.EstimatorPlugin"
     )
 
 

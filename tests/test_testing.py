@@ -72,7 +72,7 @@ class TestDatasets(DatasetContract):
 
 def test_every_kind_has_builtins() -> None:
     assert {kind: builtins(kind) for kind in plugins.GROUPS} == {
-        "models": ["mlp", "tabm"],
+        "models": ["lightgbm", "mlp", "tabm"],
         "embedding_rules": ["fastai", "fixed", "textbook"],
         "optimizers": ["adam", "rmsprop", "sgd"],
         "numeric_encoders": ["periodic", "ple", "quantile", "robust", "standard"],

@@ -21,7 +21,6 @@ from carsearch.bundle.folders import check_out_folder, replace_folder, sibling
 from carsearch.bundle.format import (
     MANIFEST,
     MAX_FILE_BYTES,
-    MEMBER_TEXT,
     ONNX,
     TORCHSCRIPT,
     WEIGHTS,
@@ -35,16 +34,18 @@ from carsearch.bundle.integrity import (
     check_file,
     digest_record,
     digests,
+    expected_digests,
     read_checked,
     seal_folder,
 )
 from carsearch.bundle.portable import save_onnx, save_torchscript
+from carsearch.bundle.texts import read_member_texts, write_member_texts
 from carsearch.bundle.validate import manifest_schema
 from carsearch.data.prepare import Prepared
 from carsearch.data.schema import CLASSIFICATION, Schema
 from carsearch.ensemble.decision import decide
 from carsearch.exceptions import BundleError, PluginError
-from carsearch.models.network import Ensemble, Estimated, NetworkSpec, build_network, load_estimated
+from carsearch.models.network import Ensemble, NetworkSpec, build_network, load_estimated
 from carsearch.training.refit import Refit
 
 logger = logging.getLogger("carsearch")
@@ -124,12 +125,8 @@ def check_files(path: Path, manifest: dict[str, Any], seal: dict[str, Digest]) -
     for name in sorted((set(recorded) | set(seal)) - {MANIFEST, WEIGHTS}):
         file = path / name
         if name in seal or os.path.lexists(file):
-            check_file(file, MAX_FILE_BYTES, _expected(name, recorded, seal))
-    return _expected(WEIGHTS, recorded, seal)
-
-
-def _expected(name: str, *records: dict[str, Digest]) -> list[Digest]:
-    return [record[name] for record in records if name in record]
+            check_file(file, MAX_FILE_BYTES, expected_digests(name, recorded, seal))
+    return expected_digests(WEIGHTS, recorded, seal)
 
 
 def read_weights(path: Path, expected: list[Digest]) -> dict[str, torch.Tensor]:
@@ -154,22 +151,6 @@ def read_weights(path: Path, expected: list[Digest]) -> dict[str, torch.Tensor]:
     ):
         raise BundleError(f"{file}: not a state_dict (a mapping of names to tensors)")
     return state
-
-
-def read_member_texts(
-    path: Path, manifest: dict[str, Any], seal: dict[str, Digest]
-) -> dict[int, str]:
-    """The estimator members' models (:data:`MEMBER_TEXT`), by member index, each checked
-    against its digests as it is read."""
-    recorded = digests(manifest["files"], path / MANIFEST, "files")
-    texts = {}
-    for index, name in manifest.get("member_files", {}).items():
-        data = read_checked(path / name, MAX_FILE_BYTES, _expected(name, recorded, seal))
-        try:
-            texts[int(index)] = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BundleError(f"{path / name}: not a model's text (not UTF-8)") from None
-    return texts
 
 
 def check_plugin(manifest: dict[str, Any], path: Path) -> None:
@@ -383,7 +364,7 @@ def _write_files(
         "torchscript": save_torchscript(model, example, folder / TORCHSCRIPT, scale=scale),
         "onnx": save_onnx(model, example, folder / ONNX, output=output, scale=scale),
     }
-    member_files = _write_member_texts(folder, model)
+    member_files = write_member_texts(folder, model)
     files = {
         name: digest_record(folder / name)
         for name in (WEIGHTS, TORCHSCRIPT, ONNX, *member_files.values())
@@ -391,17 +372,6 @@ def _write_files(
     }
     manifest = {**make_manifest(prepared, final, predicted), **extra, **portable, "files": files}
     return {**manifest, "member_files": member_files} if member_files else manifest
-
-
-def _write_member_texts(folder: Path, model: Ensemble) -> dict[str, str]:
-    """Each estimator member's model, as its library's text; member index to file name."""
-    written = {}
-    for index, member in enumerate(model.members):
-        if isinstance(member, Estimated):
-            name = MEMBER_TEXT.format(index)
-            (folder / name).write_bytes(member.text.encode("utf-8"))
-            written[str(index)] = name
-    return written
 
 
 def inputs_of_test_rows(prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:

@@ -170,3 +170,8 @@ def _is_sha256(value: Any) -> bool:
     return (
         isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
     )
+
+
+def expected_digests(name: str, *records: dict[str, Digest]) -> list[Digest]:
+    """The digests of file ``name`` that any of ``records`` holds."""
+    return [record[name] for record in records if name in record]
