@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from carsearch.bundle.predictor import Predictor, load, load_best
     from carsearch.summary import Summary
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 #: Public names imported lazily, by the module that defines them.
 _LAZY: dict[str, str] = {

@@ -31,12 +31,24 @@ TOLERANCE = 1e-5
 INPUTS = ("codes", "numbers")
 #: The model's two inputs for one call: ``(codes, numbers)``.
 Example = tuple[torch.Tensor, torch.Tensor]
+#: Rows the exporters trace with; the parity checks then run every test row. A tracer keeps
+#: every intermediate tensor until it is done: traced on hpc's 866 test rows, two LightGBM
+#: members (700 and 300 trees of depth 25) took 0.7 GB for TorchScript and 0.4 GB more for
+#: ONNX, which a few rows do not.
+TRACE_ROWS = 16
+
+
+def traced_rows(example: Example) -> Example:
+    """The first :data:`TRACE_ROWS` rows of ``example``: what the exporters trace."""
+    codes, numbers = example
+    return codes[:TRACE_ROWS], numbers[:TRACE_ROWS]
 
 
 def save_torchscript(
     model: nn.Module, example: Example, file: Path, *, scale: float = 1.0
 ) -> dict[str, Any]:
-    """Trace ``model`` on ``example`` (test rows), check the saved program, keep it if it agrees.
+    """Trace ``model`` on a few rows of ``example`` (test rows), check the saved program on
+    all of them, keep it if it agrees.
 
     Tracing, not scripting: it works for any plugin's model built from tensor operations.
     A model that fails to trace is recorded; a file that cannot be written (a full disk)
@@ -46,7 +58,7 @@ def save_torchscript(
     saved = io.BytesIO()
     try:
         with _quiet():
-            traced = torch.jit.trace(model, example, check_trace=False)
+            traced = torch.jit.trace(model, traced_rows(example), check_trace=False)
             torch.jit.save(traced, saved)
             program = torch.jit.load(io.BytesIO(saved.getvalue()), map_location="cpu")
         with torch.inference_mode():
@@ -103,7 +115,7 @@ def _export_onnx(model: nn.Module, example: Example, output: str) -> tuple[str, 
             saved = io.BytesIO()
             torch.onnx.export(
                 model,
-                example,
+                traced_rows(example),
                 saved,  # type: ignore[arg-type]  # a file object, as this exporter takes
                 dynamic_axes=rows,
                 dynamo=False,
@@ -114,7 +126,7 @@ def _export_onnx(model: nn.Module, example: Example, output: str) -> tuple[str, 
             logger.debug("TorchScript-based ONNX export failed (%s); trying torch.export", error)
         program = torch.onnx.export(
             model,
-            example,
+            traced_rows(example),
             None,
             dynamic_shapes={name: {0: torch.export.Dim.DYNAMIC} for name in INPUTS},
             dynamo=True,

@@ -15,6 +15,7 @@ from carsearch.config import RunConfig
 from carsearch.data.prepare import same_data
 from carsearch.data.table import Table
 from carsearch.exceptions import StudyError
+from carsearch.search.families import FamilyTurns, SameFamilyPruner
 from carsearch.search.space import textbook_params
 from carsearch.storage.open import make_storage
 from carsearch.storage.sqlite import sqlite_path
@@ -137,9 +138,11 @@ def make_sampler(
     """A seeded TPE sampler; a resumed study gets a fresh stream, not a replay.
 
     Parallel worker ``worker > 0`` gets a stream of its own, so workers do not sample alike.
+    A run of several model families gives each its turn (:class:`FamilyTurns`).
     """
     keys = (n_existing,) if worker == 0 else (n_existing, worker)
-    return optuna.samplers.TPESampler(seed=derive_seed(config.seed, *keys), multivariate=True)
+    tpe = optuna.samplers.TPESampler(seed=derive_seed(config.seed, *keys), multivariate=True)
+    return FamilyTurns(tpe, config.models) if len(config.models) > 1 else tpe
 
 
 def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
@@ -149,7 +152,14 @@ def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
     rung go on to the next (rungs at epochs 2, 6, 18): most trials stop after two epochs
     and the promising ones train fully. Hyperband runs several such brackets with larger
     first rungs; the median pruner compares each epoch with the median of finished trials.
+    A run of several model families prunes each trial among its family's
+    (:class:`SameFamilyPruner`).
     """
+    pruner = _pruner(config)
+    return SameFamilyPruner(pruner) if len(config.models) > 1 else pruner
+
+
+def _pruner(config: RunConfig) -> optuna.pruners.BasePruner:
     if config.pruner == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
     if config.pruner == "hyperband":
