@@ -26,6 +26,7 @@ except ImportError as error:  # the plugin fails to load, in one line naming the
         "the lightgbm model needs the lightgbm package: pip install 'carsearch[lightgbm]'"
     ) from error
 
+from carsearch.exceptions import TrainingError
 from carsearch.models.base import EpochWatch, EstimatorPlugin, Rows, SearchContext
 from carsearch.models.forest import forest_from_text
 
@@ -84,12 +85,15 @@ class LightGBMPlugin(EstimatorPlugin):
         callbacks: list[Any] = []
         if val is not None and on_epoch is not None:
             callbacks.append(_EpochCallback(val, n_outputs, self.rounds_per_epoch, on_epoch))
-        booster = lightgbm.train(
-            booster_params(params, n_outputs, seed),
-            dataset,
-            num_boost_round=n_epochs * self.rounds_per_epoch,
-            callbacks=callbacks,
-        )
+        try:
+            booster = lightgbm.train(
+                booster_params(params, n_outputs, seed),
+                dataset,
+                num_boost_round=n_epochs * self.rounds_per_epoch,
+                callbacks=callbacks,
+            )
+        except lightgbm.basic.LightGBMError as error:  # fails this trial, not the search
+            raise TrainingError(f"LightGBM failed: {str(error).strip()[:300]}") from error
         text: str = booster.model_to_string(num_iteration=-1)
         return text
 

@@ -14,14 +14,19 @@ import pytest
 import torch
 
 import carsearch
+from carsearch import plugins
 from carsearch.bundle.files import inputs_of_test_rows, write_bundle
 from carsearch.bundle.format import MANIFEST
 from carsearch.config import RunConfig
 from carsearch.data.prepare import prepare
+from carsearch.exceptions import TrainingError
 from carsearch.search.objective import BEST_EPOCH_ATTR, make_objective
 from carsearch.search.space import replay, suggest
 from carsearch.search.study import make_pruner
 from carsearch.search.trials import run_trials
+from carsearch.testing import sample
+from carsearch.testing.common import space_of
+from carsearch.testing.estimators import tiny_rows
 from carsearch.training.refit import Part, refit_ensemble
 from helpers import make_mixed_frame, tiny_config
 
@@ -158,3 +163,11 @@ def test_a_missing_lightgbm_package_is_one_line_naming_the_extra(tmp_path: Path)
     assert last.endswith(
         "the lightgbm model needs the lightgbm package: pip install 'carsearch[lightgbm]'"
     )
+
+
+def test_a_lightgbm_error_fails_the_trial_with_its_reason_not_the_search() -> None:
+    plugin = plugins.instance("models", "lightgbm")
+    params = {**sample(space_of(plugin), n_trials=1)[0][1], "lgbm_num_leaves": 1}
+    rows = tiny_rows(50, 3, seed=0)
+    with pytest.raises(TrainingError, match="LightGBM failed: .*num_leaves"):
+        plugin.fit(rows, None, params, n_outputs=3, n_epochs=1, seed=0)
