@@ -106,7 +106,7 @@ def test_loading_without_the_model_plugin_names_it(
         with pytest.raises(PluginError) as caught:
             carsearch.load(summary["bundle"])
         version = metadata.version("carsearch-extras")
-        assert "unknown model 'resmlp'; valid names: mlp" in str(caught.value)
+        assert "unknown model 'resmlp'; valid names: lightgbm, mlp, tabm" in str(caught.value)
         assert f"made with carsearch-extras {version}" in str(caught.value)
         assert f"pip install 'carsearch-extras=={version}'" in str(caught.value)
     finally:
