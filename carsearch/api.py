@@ -20,6 +20,7 @@ from carsearch.data.prepare import default_study_name, prepare, same_data
 from carsearch.exceptions import StudyError
 from carsearch.pipeline import bundle_dir, finish, optimize, reusable_bundle, summarize
 from carsearch.search.budget import time_budget
+from carsearch.search.space import search_context
 from carsearch.search.study import FINGERPRINT_ATTR, open_existing, open_study, stored_config
 from carsearch.search.trials import n_finished
 from carsearch.storage.faults import storage_faults
@@ -105,7 +106,10 @@ def _run(config: RunConfig, *, progress: bool, refit: bool) -> RunResult:
     name = default_study_name(config)
     bundle_dir(config, name)  # the default folder too, before the search
     with storage_faults(config.storage):
-        study = open_study(config, storage=storage.optuna, name=name, table=prepared.table)
+        study = open_study(
+            config, storage=storage.optuna, name=name, table=prepared.table,
+            context=search_context(prepared.search.schema, len(prepared.split.train)),
+        )  # fmt: skip
         stored = n_finished(study)
         logger.info(
             "study %r in %s: %d trials stored, %d to run for %d, device %s",

@@ -50,6 +50,11 @@ class ModelFamily(ABC):
         range may depend on; it is the same for every trial of a study.
         """
 
+    def first_params(self, context: SearchContext) -> dict[str, Any] | None:
+        """A configuration of this space that a new study tries first (its library's
+        defaults, say), so that the search never ends worse on validation; or ``None``."""
+        return None
+
 
 class ModelPlugin(ModelFamily):
     """Base of model plugins: the network between carsearch's inputs and its outputs.

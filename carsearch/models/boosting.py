@@ -48,7 +48,7 @@ class LightGBMPlugin(EstimatorPlugin):
     rounds_per_epoch: ClassVar[int] = 25
 
     def search_space(self, trial: BaseTrial, context: SearchContext) -> dict[str, Any]:
-        most_rows = max(2, min(100, context.n_train // 10))
+        most_rows = _most_rows_per_leaf(context)
         suggest_int, suggest_float = trial.suggest_int, trial.suggest_float
         params: dict[str, Any] = {
             "lgbm_num_leaves": suggest_int("lgbm_num_leaves", 4, 256, log=True),
@@ -62,6 +62,20 @@ class LightGBMPlugin(EstimatorPlugin):
         if context.n_categorical:
             params["lgbm_cat_smooth"] = trial.suggest_float("lgbm_cat_smooth", 1.0, 50.0, log=True)
         return params
+
+    def first_params(self, context: SearchContext) -> dict[str, Any]:
+        """LightGBM's own defaults (lambdas at the space's floor, not 0): tuned trials then
+        only add to what a user running LightGBM as it comes would get."""
+        return {
+            "lgbm_num_leaves": 31,
+            "lgbm_learning_rate": 0.1,
+            "lgbm_min_data_in_leaf": min(20, _most_rows_per_leaf(context)),
+            "lgbm_feature_fraction": 1.0,
+            "lgbm_bagging_fraction": 1.0,
+            "lgbm_lambda_l1": 1e-8,
+            "lgbm_lambda_l2": 1e-8,
+            "lgbm_cat_smooth": 10.0,
+        }
 
     def fit(
         self,
@@ -110,6 +124,11 @@ class LightGBMPlugin(EstimatorPlugin):
         except lightgbm.basic.LightGBMError as error:
             raise ValueError(f"not a LightGBM model: {error}") from None
         return forest
+
+
+def _most_rows_per_leaf(context: SearchContext) -> int:
+    """The space's largest ``min_data_in_leaf``: a tenth of the training rows, 2 to 100."""
+    return max(2, min(100, context.n_train // 10))
 
 
 def booster_params(params: dict[str, Any], n_outputs: int, seed: int) -> dict[str, Any]:

@@ -59,6 +59,11 @@ def batch_sizes(n_train: int) -> tuple[int, ...]:
     return (first, 2 * first, 4 * first)
 
 
+def search_context(schema: Schema, n_train: int) -> SearchContext:
+    """What the model families' spaces may depend on, for ``schema`` and ``n_train`` rows."""
+    return SearchContext(n_train, len(schema.columns), len(schema.numeric), schema.task)
+
+
 def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -> Recipe:
     """Sample (or, with a ``FixedTrial``, replay) one configuration.
 
@@ -73,7 +78,7 @@ def suggest(trial: BaseTrial, config: RunConfig, schema: Schema, n_train: int) -
     if len(config.models) > 1:  # one study, several families: the best may be either
         model = params["model"] = str(trial.suggest_categorical("model", list(config.models)))
     family = plugins.instance("models", model)
-    context = SearchContext(n_train, len(schema.columns), len(schema.numeric), schema.task)
+    context = search_context(schema, n_train)
     if isinstance(family, EstimatorPlugin):  # trains on the raw values, by its own rules
         params.update(family.search_space(trial, context))
         params.update(_suggest_task(trial, config, schema))
@@ -112,6 +117,21 @@ def replay(params: dict[str, Any], config: RunConfig, schema: Schema, n_train: i
     """The recipe of stored trial ``params``, through the same code as the search."""
     fixed = {**ADDED_LATER, **params}
     return suggest(optuna.trial.FixedTrial(fixed), config, schema, n_train)
+
+
+def first_trials(config: RunConfig, context: SearchContext) -> list[tuple[str, dict[str, Any]]]:
+    """What a new study tries first, as ``(origin, params)``: the textbook trial, then each
+    model family's own first configuration (:meth:`ModelFamily.first_params`)."""
+    several = len(config.models) > 1
+    firsts = []
+    textbook = textbook_params(config)
+    if textbook is not None:
+        firsts.append(("textbook", textbook))
+    for model in config.models:
+        params = plugins.instance("models", model).first_params(context)
+        if params is not None:
+            firsts.append((f"{model} defaults", {"model": model, **params} if several else params))
+    return firsts
 
 
 def textbook_params(config: RunConfig) -> dict[str, Any] | None:

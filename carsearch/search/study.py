@@ -15,8 +15,9 @@ from carsearch.config import RunConfig
 from carsearch.data.prepare import same_data
 from carsearch.data.table import Table
 from carsearch.exceptions import StudyError
+from carsearch.models.base import SearchContext
 from carsearch.search.families import FamilyTurns, SameFamilyPruner
-from carsearch.search.space import textbook_params
+from carsearch.search.space import first_trials
 from carsearch.storage.open import make_storage
 from carsearch.storage.sqlite import sqlite_path
 from carsearch.storage.urls import storage_url
@@ -59,15 +60,26 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def open_study(
-    config: RunConfig, *, storage: optuna.storages.BaseStorage, name: str, table: Table
+    config: RunConfig,
+    *,
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    table: Table,
+    context: SearchContext | None = None,
 ) -> optuna.Study:
     """Create the study, or resume it after checking it was made from the same run setup.
 
     The plugins the run selects are loaded first, so an unknown or broken one fails before a
     study exists; their names, packages and versions are stored as ``carsearch_plugins``.
+    A new study queues its first trials (:func:`~carsearch.search.space.first_trials`) for
+    the data of ``context`` (by default, the table's columns and a thousand training rows).
     """
     config = config.for_task(table.task)
     chosen = plugins.check_selection(config)
+    if context is None:
+        kinds = list(table.kinds.values())
+        n_numeric = kinds.count("numeric")
+        context = SearchContext(1000, len(kinds) - n_numeric, n_numeric, table.task)
     fingerprint = table.fingerprint()
     n_existing = _n_trials_in(storage, name)
     study = optuna.create_study(
@@ -83,10 +95,9 @@ def open_study(
         study.set_user_attr(CONFIG_ATTR, config_record(config.to_dict()))
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         study.set_user_attr(DATA_ATTR, table.describe())
-        first = textbook_params(config)
-        if first is not None and n_existing == 0:
+        for origin, first in first_trials(config, context) if n_existing == 0 else []:
             # skip_if_exists: machines that create the study together queue it once.
-            study.enqueue_trial(first, user_attrs={"origin": "textbook"}, skip_if_exists=True)
+            study.enqueue_trial(first, user_attrs={"origin": origin}, skip_if_exists=True)
     else:
         _check_kinds(study.user_attrs.get(DATA_ATTR), table)
         stored_fingerprint = study.user_attrs.get(FINGERPRINT_ATTR)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import optuna
 import pytest
 import torch
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FixedTrial
 
 from carsearch.config import RunConfig
 from carsearch.models.base import EstimatorPlugin, Rows
 from carsearch.testing.common import (
+    CONTEXT,
     SearchSpaceContract,
     random_inputs,
     sample,
@@ -46,6 +56,14 @@ class Watch:
         if epoch == self.prune_at:
             raise optuna.TrialPruned(f"pruned at epoch {epoch}")
         return epoch == self.stop_at
+
+
+def outside(value: Any, distribution: BaseDistribution) -> bool:
+    """Whether ``value`` lies outside ``distribution`` (a ``FixedTrial`` only warns)."""
+    if isinstance(distribution, CategoricalDistribution):
+        return value not in distribution.choices
+    assert isinstance(distribution, (IntDistribution, FloatDistribution))
+    return not distribution.low <= value <= distribution.high
 
 
 class EstimatorContract(SearchSpaceContract):
@@ -127,6 +145,16 @@ class EstimatorContract(SearchSpaceContract):
         with torch.inference_mode():
             want = second.eval()(codes[:3], numbers[:3])
             assert torch.allclose(traced(codes[:3], numbers[:3]), want, atol=1e-5)
+
+    def test_first_params_are_a_point_of_the_space(self, plugin: EstimatorPlugin) -> None:
+        first = plugin.first_params(CONTEXT)
+        if first is None:
+            return
+        trial = FixedTrial(first)
+        returned = space_of(plugin)(trial)
+        assert returned == {name: first[name] for name in trial.params}
+        wrong = [n for n, d in trial.distributions.items() if outside(trial.params[n], d)]
+        assert not wrong, f"first params outside the space: {wrong}"
 
     def test_a_text_of_something_else_is_refused(self, plugin: EstimatorPlugin) -> None:
         with pytest.raises(ValueError):

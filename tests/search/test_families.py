@@ -8,10 +8,11 @@ from pathlib import Path
 import optuna
 from optuna.distributions import CategoricalDistribution
 
+from carsearch import plugins
 from carsearch.data.prepare import prepare
 from carsearch.search.families import FamilyTurns, SameFamilyPruner
-from carsearch.search.space import suggest
-from carsearch.search.study import make_pruner, make_sampler
+from carsearch.search.space import search_context, suggest
+from carsearch.search.study import make_pruner, make_sampler, open_study
 from helpers import tiny_config
 
 FAMILIES = CategoricalDistribution(["a", "b"])
@@ -62,3 +63,24 @@ def test_a_trial_is_pruned_only_against_its_own_family(tmp_path: Path) -> None:
     # The best b so far, at its first rung: worse than every a, better than every b.
     pruned = {name: a_trial(study, "b", [0.5, 0.5]) for name, study in studies.items()}
     assert pruned == {"same family": False, "plain": True}
+
+
+def test_a_new_study_tries_the_textbook_then_each_familys_defaults_first(
+    tmp_path: Path,
+) -> None:
+    config = tiny_config(tmp_path, model="mlp,lightgbm")
+    prepared = prepare(config)
+    context = search_context(prepared.search.schema, len(prepared.split.train))
+    storage = optuna.storages.RDBStorage(config.storage)
+    study = open_study(config, storage=storage, name="s", table=prepared.table, context=context)
+    queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [t.user_attrs["origin"] for t in queued] == ["textbook", "lightgbm defaults"]
+    # Resumed, or opened by a second machine: nothing is queued twice.
+    open_study(config, storage=storage, name="s", table=prepared.table, context=context)
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 2
+    schema, n_train = prepared.search.schema, len(prepared.split.train)
+    first, second = (suggest(study.ask(), config, schema, n_train) for _ in "12")
+    assert (first.model, first.params["n_units_l0"]) == ("mlp", 200)
+    defaults = plugins.instance("models", "lightgbm").first_params(context)
+    assert second.model == "lightgbm"
+    assert {name: second.params[name] for name in defaults} == defaults
