@@ -9,7 +9,8 @@ registry, exactly as ``carsearch run`` loads it (so the package must be installe
     class TestResMLP(ModelContract):
         name = "resmlp"
 
-carsearch's built-ins pass the same suite (``tests/test_testing.py``). Checks sample
+A model family that its own library trains (trees) uses ``EstimatorContract`` instead of
+``ModelContract``. carsearch's built-ins pass the same suite (``tests/test_testing.py``). Checks sample
 parameters on real Optuna trials (in memory, seeded), replay them with
 :class:`optuna.trial.FixedTrial`, and use a tiny generated schema: no files, no network, a
 second or two per plugin. Importing this package needs pytest.
