@@ -10,8 +10,8 @@ registry, exactly as ``carsearch run`` loads it (so the package must be installe
         name = "resmlp"
 
 A model family that its own library trains (trees) uses ``EstimatorContract`` instead of
-``ModelContract``. carsearch's built-ins pass the same suite (``tests/test_testing.py``). Checks sample
-parameters on real Optuna trials (in memory, seeded), replay them with
+``ModelContract``. carsearch's built-ins pass the same suite (``tests/test_testing.py``).
+Checks sample parameters on real Optuna trials (in memory, seeded), replay them with
 :class:`optuna.trial.FixedTrial`, and use a tiny generated schema: no files, no network, a
 second or two per plugin. Importing this package needs pytest.
 """
