@@ -7,8 +7,8 @@ model is kept as LightGBM's own text format; :mod:`carsearch.models.forest` comp
 torch module of the same raw scores, so trees join networks in ensembles and exports.
 
 The space is the usual one for boosting (leaves, learning rate, minimum rows per leaf,
-feature and row subsampling, L1/L2), after the ranges of LightGBM's tuning guide and
-TabArena's LightGBM space; one epoch is :attr:`LightGBMPlugin.rounds_per_epoch` rounds.
+feature and row subsampling, L1/L2), in ranges common in the literature and in LightGBM's
+parameter-tuning guide; one epoch is :attr:`LightGBMPlugin.rounds_per_epoch` rounds.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def features(rows: Rows) -> np.ndarray:
 
 
 class LightGBMPlugin(EstimatorPlugin):
-    """LightGBM's space, every parameter prefixed ``lgbm_``; one refit (trees of one seed
-    vary little, and a refit costs what a trial does)."""
+    """LightGBM's space, every parameter prefixed ``lgbm_``; one refit by default (members
+    of one configuration differ only in their bagging seed; ``--refit-seeds`` asks for more)."""
 
     refit_members: ClassVar[int] = 1
     #: 25 rounds an epoch: the first pruning rung (2 epochs) is then 50 rounds, where a 0.01
