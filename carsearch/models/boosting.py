@@ -117,13 +117,45 @@ class LightGBMPlugin(EstimatorPlugin):
         return cut
 
     def load(self, text: str, *, n_categorical: int, n_outputs: int) -> nn.Module:
+        _check_header(text)
         try:
             forest: nn.Module = forest_from_text(
-                text, n_categorical=n_categorical, n_outputs=n_outputs
+                _without_tree_sizes(text), n_categorical=n_categorical, n_outputs=n_outputs
             )
         except lightgbm.basic.LightGBMError as error:
             raise ValueError(f"not a LightGBM model: {error}") from None
         return forest
+
+
+#: The header lines LightGBM's text model starts with, which its parser requires (it prints
+#: a "[LightGBM] [Fatal]" line to stderr on a text without them, before raising).
+HEADER_KEYS = ("version", "num_class", "num_tree_per_iteration", "label_index", "max_feature_idx")
+
+
+def _check_header(text: str) -> None:
+    """Refuse, in one line, a text that is not a LightGBM model, before LightGBM reads it.
+
+    Raises:
+        ValueError: it does not start with ``tree`` and the :data:`HEADER_KEYS` lines.
+    """
+    lines = text[:4096].splitlines()
+    keys = {line.partition("=")[0] for line in lines[1:]}
+    missing = [key for key in HEADER_KEYS if key not in keys]
+    if not lines or lines[0] != "tree" or missing:
+        raise ValueError(f"not a LightGBM model: no 'tree' header with {', '.join(HEADER_KEYS)}")
+
+
+def _without_tree_sizes(text: str) -> str:
+    """``text`` without its ``tree_sizes=`` header line.
+
+    LightGBM 4.7 trusts those sizes to cut the text into trees: on a truncated or edited
+    file it reads past the end of the text (printing what memory holds), then aborts the
+    process. Without them it parses the trees one after the other and fails in Python.
+    """
+    head, sep, rest = text.partition("\ntree_sizes=")
+    if not sep:
+        return text
+    return head + "\n" + rest.partition("\n")[2]
 
 
 def _most_rows_per_leaf(context: SearchContext) -> int:

@@ -17,6 +17,7 @@ import carsearch
 from carsearch import plugins
 from carsearch.bundle.files import inputs_of_test_rows, write_bundle
 from carsearch.bundle.format import MANIFEST
+from carsearch.bundle.integrity import INTEGRITY, digest_record, seal_folder
 from carsearch.config import RunConfig
 from carsearch.data.prepare import prepare
 from carsearch.exceptions import TrainingError
@@ -171,3 +172,34 @@ def test_a_lightgbm_error_fails_the_trial_with_its_reason_not_the_search() -> No
     rows = tiny_rows(50, 3, seed=0)
     with pytest.raises(TrainingError, match="LightGBM failed: .*num_leaves"):
         plugin.fit(rows, None, params, n_outputs=3, n_epochs=1, seed=0)
+
+
+def test_a_truncated_tree_file_is_one_line_not_a_crash(tmp_path: Path) -> None:
+    data = tmp_path / "mixed.csv"
+    make_mixed_frame(200).to_csv(data, index=False)
+    config = tiny_config(tmp_path, data=str(data), model="lightgbm", n_trials=2)
+    bundle = carsearch.run(config).bundle
+    names = json.loads((bundle / MANIFEST).read_text())["member_files"]
+    text = bundle / names["0"]
+    text.write_text(text.read_text()[: len(text.read_text()) // 2])
+    reseal(bundle, text.name)  # as a hostile editor would: only the contents are wrong
+    rows = tmp_path / "rows.csv"
+    make_mixed_frame(20).drop(columns="label").to_csv(rows, index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "carsearch.cli", "predict", "--model", str(bundle), "--input",
+         str(rows)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # LightGBM alone aborts the process (-6)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "not a LightGBM model" in errors[0]
+    assert "Traceback" not in done.stderr
+
+
+def reseal(bundle: Path, name: str) -> None:
+    """Record ``name``'s new digest in the manifest and seal the bundle again."""
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest["files"][name] = digest_record(bundle / name)
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+    (bundle / INTEGRITY).unlink()
+    seal_folder(bundle)
