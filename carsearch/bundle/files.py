@@ -113,8 +113,9 @@ def read_bundle(path: str | Path) -> Bundle:
 
 
 def check_files(path: Path, manifest: dict[str, Any], seal: dict[str, Digest]) -> list[Digest]:
-    """Check every file that the manifest or the integrity file records, but the manifest and
-    the weights; returns the weights' digests, checked when they are read.
+    """Check every file that the manifest or the integrity file records, but the manifest, the
+    weights and the estimator members' texts; returns the weights' digests, checked when they
+    are read (as the texts are, by :func:`read_member_texts`).
 
     A file the integrity file lists must be there; one only the manifest lists may be
     absent (a version-1 bundle's TorchScript and ONNX files, which loading does not need).
@@ -122,7 +123,8 @@ def check_files(path: Path, manifest: dict[str, Any], seal: dict[str, Digest]) -
     recorded = digests(manifest["files"], path / MANIFEST, "files")
     if WEIGHTS not in recorded:
         raise BundleError(f"{path / MANIFEST}: field 'files' lists no {WEIGHTS}")
-    for name in sorted((set(recorded) | set(seal)) - {MANIFEST, WEIGHTS}):
+    read_later = {MANIFEST, WEIGHTS, *manifest.get("member_files", {}).values()}
+    for name in sorted((set(recorded) | set(seal)) - read_later):
         file = path / name
         if name in seal or os.path.lexists(file):
             check_file(file, MAX_FILE_BYTES, expected_digests(name, recorded, seal))
