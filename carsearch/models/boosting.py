@@ -19,16 +19,14 @@ import numpy as np
 from optuna.trial import BaseTrial
 from torch import nn
 
+from carsearch.exceptions import TrainingError
+from carsearch.models.base import EpochWatch, EstimatorPlugin, Rows, SearchContext
+from carsearch.models.forest import MISSING_LIGHTGBM, forest_from_text
+
 try:
     import lightgbm
 except ImportError as error:  # the plugin fails to load, in one line naming the extra
-    raise ImportError(
-        "the lightgbm model needs the lightgbm package: pip install 'carsearch[lightgbm]'"
-    ) from error
-
-from carsearch.exceptions import TrainingError
-from carsearch.models.base import EpochWatch, EstimatorPlugin, Rows, SearchContext
-from carsearch.models.forest import forest_from_text
+    raise ImportError(MISSING_LIGHTGBM) from error
 
 
 def features(rows: Rows) -> np.ndarray:

@@ -26,6 +26,10 @@ from torch import nn
 #: LightGBM's ``kZeroThreshold`` (``1e-35f``): its predictor reads values within it of zero
 #: as 0.0 (absent from its sparse rows), which nodes of missing type ``Zero`` call missing.
 ZERO_BAND = float(np.float32(1e-35))
+#: The one line a missing ``lightgbm`` package gives, naming the extra that installs it.
+MISSING_LIGHTGBM = (
+    "the lightgbm model needs the lightgbm package: pip install 'carsearch[lightgbm]'"
+)
 #: Missing types and default directions of numeric nodes: each reads its own copy of the
 #: numbers, with NaN (and for ``Zero``, zero) already replaced by a value that goes its way.
 VARIANTS = (("None", None), ("NaN", True), ("NaN", False), ("Zero", True), ("Zero", False))
@@ -211,9 +215,7 @@ def forest_from_text(
     try:
         import lightgbm
     except ImportError as error:
-        raise ImportError(
-            "the lightgbm model needs the lightgbm package: pip install 'carsearch[lightgbm]'"
-        ) from error
+        raise ImportError(MISSING_LIGHTGBM) from error
     dump = lightgbm.Booster(model_str=model_text).dump_model(num_iteration=num_iteration)
     return compile_booster(dump, n_categorical=n_categorical, n_outputs=n_outputs)
 
