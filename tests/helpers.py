@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,8 @@ import optuna
 import pandas as pd
 
 from carsearch import RunConfig
+from carsearch.bundle.format import MANIFEST
+from carsearch.bundle.integrity import seal_folder
 
 #: The keys ``carsearch run --json`` and ``carsearch.run(...).summary`` promise.
 SUMMARY_KEYS = frozenset(
@@ -133,3 +139,29 @@ def raise_in_worker(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Non
 def kill_worker(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """A callback that kills its worker outright (SIGKILL) once its first trial is stored."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def carsearch_without(package: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``carsearch *args`` in a process where ``package`` cannot be imported, as if it were
+    not installed."""
+    script = (
+        f"import sys; sys.modules[{package!r}] = None\n"
+        "from carsearch.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    command = [sys.executable, "-c", script, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def edit_manifest(bundle: Path, change: Callable[[dict], object]) -> None:
+    """Change model.json and its integrity record, as someone editing both would: the
+    integrity file is a checksum, not a signature, so the manifest's own checks must hold."""
+    tamper_manifest(bundle, change)
+    seal_folder(bundle)
+
+
+def tamper_manifest(bundle: Path, change: Callable[[dict], object]) -> None:
+    """Change model.json alone, written as carsearch writes it (same layout)."""
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    change(manifest)
+    (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2))

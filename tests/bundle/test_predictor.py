@@ -27,7 +27,7 @@ from carsearch.bundle.predictor import Predictor, clean_features, load, load_bes
 from carsearch.cli import main
 from carsearch.data.schema import MISSING, UNKNOWN, Column, Schema
 from carsearch.search.study import open_existing
-from helpers import make_frame, tiny_config
+from helpers import edit_manifest, make_frame, tamper_manifest, tiny_config
 
 FEATURES = ["colour", "size", "shape", "noise"]
 
@@ -177,20 +177,6 @@ def test_predict_reports_unseen_values_in_one_line(
     assert err.rstrip().endswith("known values are blue, green, red"), "not <unknown>"
     assert main([*command, "--unseen", "most_frequent"]) == 0
     assert main(command) == 0  # by default an unseen value is <unknown>
-
-
-def edit_manifest(bundle: Path, change: Callable[[dict], object]) -> None:
-    """Change model.json and its integrity record, as someone editing both would: the
-    integrity file is a checksum, not a signature, so the manifest's own checks must hold."""
-    tamper_manifest(bundle, change)
-    seal_folder(bundle)
-
-
-def tamper_manifest(bundle: Path, change: Callable[[dict], object]) -> None:
-    """Change model.json alone, written as carsearch writes it (same layout)."""
-    manifest = json.loads((bundle / MANIFEST).read_text())
-    change(manifest)
-    (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
 def drop_last_class(manifest: dict) -> None:

@@ -15,12 +15,11 @@ import torch
 import carsearch
 from carsearch import BundleError
 from carsearch.bundle.format import MANIFEST
-from carsearch.bundle.integrity import seal_folder
 from carsearch.bundle.predictor import load
 from carsearch.cli import main
 from carsearch.ensemble.decision import decision_scores, tune
 from carsearch.summary import format_summary
-from helpers import make_frame, tiny_config
+from helpers import edit_manifest, make_frame, tiny_config
 
 
 def rare_class_matrix() -> tuple[np.ndarray, np.ndarray]:
@@ -83,10 +82,7 @@ def edited_copy(bundle: Path, folder: Path, weights: Any) -> Path:
     """A copy of ``bundle`` whose model.json holds ``weights``, resealed (as someone
     editing the manifest and its integrity record would)."""
     copy = shutil.copytree(bundle, folder / "copy")
-    manifest = manifest_of(copy)
-    manifest["decision_weights"] = weights
-    (copy / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    seal_folder(copy)
+    edit_manifest(copy, lambda manifest: manifest.update(decision_weights=weights))
     return copy
 
 

@@ -17,7 +17,7 @@ import carsearch
 from carsearch import plugins
 from carsearch.bundle.files import inputs_of_test_rows, write_bundle
 from carsearch.bundle.format import MANIFEST
-from carsearch.bundle.integrity import INTEGRITY, digest_record, seal_folder
+from carsearch.bundle.integrity import digest_record
 from carsearch.config import RunConfig
 from carsearch.data.prepare import prepare
 from carsearch.exceptions import TrainingError
@@ -29,7 +29,7 @@ from carsearch.testing import sample
 from carsearch.testing.common import space_of
 from carsearch.testing.estimators import tiny_rows
 from carsearch.training.refit import Part, refit_ensemble
-from helpers import make_mixed_frame, tiny_config
+from helpers import carsearch_without, edit_manifest, make_mixed_frame, tiny_config
 
 lightgbm = pytest.importorskip("lightgbm", reason="pip install 'carsearch[lightgbm]'")
 
@@ -143,20 +143,13 @@ def test_a_mixed_ensemble_exports_one_onnx_graph_that_agrees_with_python(
         np.testing.assert_allclose(raw, booster.predict(features, raw_score=True), atol=1e-5)
 
 
-WITHOUT_LIGHTGBM = """
-import sys
-sys.modules["lightgbm"] = None  # as if the package were not installed
-from carsearch.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_a_missing_lightgbm_package_is_one_line_naming_the_extra(tmp_path: Path) -> None:
     data = tmp_path / "mixed.csv"
     make_mixed_frame(60).to_csv(data, index=False)
-    command = [sys.executable, "-c", WITHOUT_LIGHTGBM, "run", "--data", str(data)]
-    command += ["--model", "mlp,lightgbm", "--storage", f"sqlite:///{tmp_path / 's.db'}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    done = carsearch_without(
+        "lightgbm", "run", "--data", str(data), "--model", "mlp,lightgbm", "--storage", storage
+    )
     assert done.returncode == 1
     *progress, last = done.stderr.strip().splitlines()
     assert all(line.startswith("carsearch: ") for line in progress)  # no traceback
@@ -182,7 +175,10 @@ def test_a_truncated_tree_file_is_one_line_not_a_crash(tmp_path: Path) -> None:
     names = json.loads((bundle / MANIFEST).read_text())["member_files"]
     text = bundle / names["0"]
     text.write_text(text.read_text()[: len(text.read_text()) // 2])
-    reseal(bundle, text.name)  # as a hostile editor would: only the contents are wrong
+    # As a hostile editor would: the digests agree, only the contents are wrong.
+    edit_manifest(
+        bundle, lambda manifest: manifest["files"].update({text.name: digest_record(text)})
+    )
     rows = tmp_path / "rows.csv"
     make_mixed_frame(20).drop(columns="label").to_csv(rows, index=False)
     done = subprocess.run(
@@ -194,12 +190,3 @@ def test_a_truncated_tree_file_is_one_line_not_a_crash(tmp_path: Path) -> None:
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "not a LightGBM model" in errors[0]
     assert "Traceback" not in done.stderr
-
-
-def reseal(bundle: Path, name: str) -> None:
-    """Record ``name``'s new digest in the manifest and seal the bundle again."""
-    manifest = json.loads((bundle / MANIFEST).read_text())
-    manifest["files"][name] = digest_record(bundle / name)
-    (bundle / MANIFEST).write_text(json.dumps(manifest))
-    (bundle / INTEGRITY).unlink()
-    seal_folder(bundle)

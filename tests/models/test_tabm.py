@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from carsearch.bundle.format import MANIFEST
 from carsearch.data.prepare import prepare
 from carsearch.models.tabm import TabMNetwork
 from carsearch.search.space import suggest
-from helpers import make_mixed_frame, tiny_config
+from helpers import carsearch_without, make_mixed_frame, tiny_config
 
 
 def test_the_network_averages_k_members_trained_in_one_pass() -> None:
@@ -80,20 +78,13 @@ def test_a_tabm_bundle_exports_to_torchscript_and_onnx_within_tolerance(tmp_path
     assert np.allclose(predictions.sum(axis=1), 1.0, atol=1e-5)
 
 
-WITHOUT_TABM = """
-import sys
-sys.modules["tabm"] = None  # as if the package were not installed
-from carsearch.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_a_missing_tabm_package_is_one_line_naming_the_extra(tmp_path: Path) -> None:
     data = tmp_path / "mixed.csv"
     make_mixed_frame(60).to_csv(data, index=False)
-    command = [sys.executable, "-c", WITHOUT_TABM, "run", "--data", str(data), "--model", "tabm"]
-    command += ["--storage", f"sqlite:///{tmp_path / 's.db'}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    done = carsearch_without(
+        "tabm", "run", "--data", str(data), "--model", "tabm", "--storage", storage
+    )
     assert done.returncode == 1
     *progress, last = done.stderr.strip().splitlines()
     assert all(line.startswith("carsearch: ") for line in progress)  # no traceback
